@@ -1,0 +1,345 @@
+//! One server-side HTTP/1.1 connection as a state machine: what has been read,
+//! what has been answered, and whether the connection may carry another request.
+//!
+//! Reading and writing are kept apart, as in hyper's h1: the reader runs ahead
+//! of the writer when a client pipelines (RFC 9112 §9.3.2), and the facts each
+//! response needs about its request wait in a queue so that responses go out in
+//! request order. The caller owns every buffer; the machine returns offsets.
+//!
+//! ```text
+//!  reading:  Head ──head──▶ Body ──end──▶ Head …        (keep-alive)
+//!                                  └──end──▶ Closed     (close, or after an error)
+//!                                  └──end──▶ Upgraded   (accepted upgrade / CONNECT)
+//!  writing:  Idle ──head──▶ Body ──finish──▶ Idle …
+//! ```
+
+use std::collections::VecDeque;
+use std::ops::Range;
+
+use bytes::Bytes;
+use osprey_proto::{ErrorKind, HeaderMap, Limits, ProtoError, Status};
+
+use crate::body::BodyDecoder;
+use crate::encode::{self, BodyLength, EncodeConfig, RequestMeta};
+use crate::framing::BodyFraming;
+use crate::head::{Parsed, RequestHead, RequestParser};
+use crate::out::OutQueue;
+
+/// What [`ServerConn::read`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The input holds no complete element yet: read more and call again with
+    /// the same bytes plus the new ones.
+    Partial,
+    /// A request head, now in [`ServerConn::head`]. Its spans refer to the input
+    /// of this call, which the caller must keep until it is done with the head.
+    Head,
+    /// Request body data: this range of the input.
+    Data(Range<usize>),
+    /// The request body is complete (trailers in [`ServerConn::trailers`]).
+    End,
+    /// The connection switched protocols: every byte from the input of this call
+    /// on belongs to the new protocol.
+    Upgraded,
+    /// No more requests will be read on this connection.
+    Closed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reading {
+    Head,
+    Body,
+    Upgraded,
+    Closed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Writing {
+    /// Between responses.
+    Idle,
+    /// A body framed as this; `Length` counts down.
+    Body(BodyFraming),
+    /// Nothing more will be written.
+    Closed,
+}
+
+/// The server side of one HTTP/1.1 connection.
+#[derive(Debug)]
+pub struct ServerConn {
+    parser: RequestParser,
+    decoder: BodyDecoder,
+    reading: Reading,
+    writing: Writing,
+    /// Requests read whose responses have not started, oldest first.
+    unanswered: VecDeque<RequestMeta>,
+    upgrade_accepted: bool,
+    /// False once any exchange has said the connection ends after it.
+    keep_alive: bool,
+}
+
+impl ServerConn {
+    /// A fresh connection enforcing `limits`.
+    pub fn new(limits: Limits) -> ServerConn {
+        ServerConn {
+            parser: RequestParser::new(limits),
+            decoder: BodyDecoder::new(BodyFraming::Empty, &limits),
+            reading: Reading::Head,
+            writing: Writing::Idle,
+            unanswered: VecDeque::new(),
+            upgrade_accepted: false,
+            keep_alive: true,
+        }
+    }
+
+    /// Reads the next element from `input`, the unconsumed bytes received so far.
+    /// Returns how many bytes of `input` the caller may drop, and the event.
+    ///
+    /// On an error, answer with [`ServerConn::write_error`], flush and close.
+    pub fn read(&mut self, input: &[u8]) -> Result<(usize, Event), ProtoError> {
+        match self.reading {
+            Reading::Head => match self.parser.parse(input) {
+                Ok(Parsed::Partial) => Ok((0, Event::Partial)),
+                Ok(Parsed::Complete(len)) => {
+                    let head = self.parser.head();
+                    self.decoder = BodyDecoder::new(head.body, self.parser.limits());
+                    self.unanswered.push_back(RequestMeta::of(head));
+                    self.reading = Reading::Body;
+                    self.upgrade_accepted = false;
+                    Ok((len, Event::Head))
+                }
+                Err(e) => Err(self.fail(e)),
+            },
+            Reading::Body => {
+                let step = self.decoder.decode(input).map_err(|e| self.fail(e))?;
+                if !step.data.is_empty() {
+                    return Ok((step.consumed, Event::Data(step.data)));
+                }
+                if !step.done {
+                    return Ok((step.consumed, Event::Partial));
+                }
+                self.parser.reset();
+                let head = self.parser.head();
+                self.reading = if self.upgrade_accepted {
+                    Reading::Upgraded
+                } else if head.keep_alive && self.keep_alive {
+                    Reading::Head
+                } else {
+                    Reading::Closed
+                };
+                Ok((step.consumed, Event::End))
+            }
+            Reading::Upgraded => Ok((0, Event::Upgraded)),
+            Reading::Closed => Ok((0, Event::Closed)),
+        }
+    }
+
+    fn fail(&mut self, e: ProtoError) -> ProtoError {
+        self.reading = Reading::Closed;
+        self.keep_alive = false;
+        e
+    }
+
+    /// The client closed its side. Returns an error when it did so in the middle
+    /// of a request (the server may answer 400 if the head was complete).
+    pub fn read_eof(&mut self) -> Result<(), ProtoError> {
+        let was = self.reading;
+        self.reading = Reading::Closed;
+        match was {
+            Reading::Body => self.decoder.eof(),
+            _ => Ok(()),
+        }
+    }
+
+    /// The head of the request being read (valid after [`Event::Head`]).
+    pub fn head(&self) -> &RequestHead {
+        self.parser.head()
+    }
+
+    /// Trailer fields of the last chunked request body.
+    pub fn trailers(&self) -> &HeaderMap {
+        self.decoder.trailers()
+    }
+
+    /// Switches protocols after the current request's body: the next
+    /// [`ServerConn::read`] returns [`Event::Upgraded`]. Call after
+    /// [`Event::Head`] for an upgrade (or CONNECT) the server accepts, and answer
+    /// with 101 (or 2xx to CONNECT).
+    pub fn accept_upgrade(&mut self) {
+        self.upgrade_accepted = true;
+    }
+
+    /// Requests read but not yet answered: the pipeline depth.
+    pub fn in_flight(&self) -> usize {
+        self.unanswered.len()
+    }
+
+    /// Whether the connection should be closed once the output is flushed.
+    pub fn should_close(&self) -> bool {
+        self.writing == Writing::Closed
+            || (self.reading == Reading::Closed
+                && self.unanswered.is_empty()
+                && self.writing == Writing::Idle)
+    }
+
+    /// Writes the head of the response to the oldest unanswered request and
+    /// returns the framing its body needs. Interim 1xx responses (other than 101)
+    /// leave that request unanswered.
+    pub fn write_head<F>(
+        &mut self,
+        out: &mut OutQueue<F>,
+        status: Status,
+        fields: &HeaderMap,
+        body: BodyLength,
+        config: &EncodeConfig<'_>,
+    ) -> Result<encode::Framing, ProtoError> {
+        if self.writing != Writing::Idle {
+            return Err(ProtoError::local(ErrorKind::IncompleteMessage));
+        }
+        let mut meta = *self
+            .unanswered
+            .front()
+            .ok_or(ProtoError::local(ErrorKind::BadStartLine))?;
+        let interim = status.is_informational() && status != Status::SWITCHING_PROTOCOLS;
+        if !interim {
+            self.unanswered.pop_front();
+            // Answering a request whose body is still unread: the rest of that
+            // body would be taken for the next request, so close instead
+            // (RFC 9110 §10.1.1 allows either; closing is the one without guesses).
+            if self.reading == Reading::Body
+                && self.unanswered.is_empty()
+                && !self.decoder.is_done()
+            {
+                meta.keep_alive = false;
+                self.reading = Reading::Closed;
+            }
+        }
+        meta.keep_alive &= self.keep_alive;
+        let framing = encode::encode_head(out, &meta, status, fields, body, config);
+        if !interim {
+            if !framing.keep_alive {
+                self.keep_alive = false;
+            }
+            self.writing = match framing.body {
+                BodyFraming::Empty => self.after_response(),
+                BodyFraming::Tunnel => Writing::Closed,
+                b => Writing::Body(b),
+            };
+        }
+        Ok(framing)
+    }
+
+    fn after_response(&self) -> Writing {
+        if self.keep_alive {
+            Writing::Idle
+        } else {
+            Writing::Closed
+        }
+    }
+
+    /// Queues body bytes of the current response (copied when small).
+    pub fn write_body<F>(&mut self, out: &mut OutQueue<F>, data: &[u8]) -> Result<(), ProtoError> {
+        self.body_segment(out, data.len() as u64, |out| out.write(data))
+    }
+
+    /// Queues shared body bytes of the current response without copying big ones.
+    pub fn write_body_shared<F>(
+        &mut self,
+        out: &mut OutQueue<F>,
+        data: Bytes,
+    ) -> Result<(), ProtoError> {
+        self.body_segment(out, data.len() as u64, |out| out.push_shared(data))
+    }
+
+    /// Queues a file range as body of the current response, for sendfile.
+    pub fn write_body_file<F>(
+        &mut self,
+        out: &mut OutQueue<F>,
+        file: F,
+        offset: u64,
+        len: u64,
+    ) -> Result<(), ProtoError> {
+        self.body_segment(out, len, |out| out.push_file(file, offset, len))
+    }
+
+    fn body_segment<F>(
+        &mut self,
+        out: &mut OutQueue<F>,
+        len: u64,
+        push: impl FnOnce(&mut OutQueue<F>),
+    ) -> Result<(), ProtoError> {
+        match &mut self.writing {
+            // HEAD, 204, 304: the body is dropped, as the head promised.
+            Writing::Idle | Writing::Closed => Ok(()),
+            Writing::Body(BodyFraming::Length(left)) => {
+                if len > *left {
+                    return Err(ProtoError::local(ErrorKind::BadContentLength));
+                }
+                *left -= len;
+                push(out);
+                Ok(())
+            }
+            Writing::Body(BodyFraming::Chunked) => {
+                if len > 0 {
+                    encode::chunk_start(out, len);
+                    push(out);
+                    encode::chunk_end(out);
+                }
+                Ok(())
+            }
+            Writing::Body(_) => {
+                push(out);
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends the current response body; `trailers` go out with a chunked body and
+    /// are dropped otherwise. A `Content-Length` body must be complete.
+    pub fn finish_body<F>(
+        &mut self,
+        out: &mut OutQueue<F>,
+        trailers: &HeaderMap,
+    ) -> Result<(), ProtoError> {
+        match self.writing {
+            Writing::Body(BodyFraming::Length(left)) if left > 0 => {
+                // The head promised more: the only honest ending is a close.
+                self.writing = Writing::Closed;
+                return Err(ProtoError::local(ErrorKind::IncompleteMessage));
+            }
+            Writing::Body(BodyFraming::Chunked) => encode::chunked_finish(out, trailers),
+            Writing::Body(BodyFraming::UntilClose) => {
+                self.keep_alive = false;
+            }
+            _ => {}
+        }
+        if self.writing != Writing::Closed {
+            self.writing = self.after_response();
+        }
+        Ok(())
+    }
+
+    /// Writes the canned reply to a protocol error; the connection then closes.
+    pub fn write_error<F>(
+        &mut self,
+        out: &mut OutQueue<F>,
+        error: ProtoError,
+        config: &EncodeConfig<'_>,
+    ) {
+        self.write_canned(out, error.status(), config);
+    }
+
+    /// Writes a canned closing reply (408, 500, 503 ...) in place of whatever
+    /// response was due; the connection then closes.
+    pub fn write_canned<F>(
+        &mut self,
+        out: &mut OutQueue<F>,
+        status: Status,
+        config: &EncodeConfig<'_>,
+    ) {
+        encode::encode_canned(out, status, config);
+        self.unanswered.clear();
+        self.reading = Reading::Closed;
+        self.writing = Writing::Closed;
+        self.keep_alive = false;
+    }
+}

@@ -1,0 +1,781 @@
+//! Incremental parsing of message heads: request line or status line, then the
+//! field section (RFC 9112 §2–§5).
+//!
+//! The parser never copies: a parsed head is a set of [`Span`]s into the caller's
+//! buffer. The caller keeps appending to that buffer and calling `parse` again
+//! with the whole of it; the parser resumes at the line it had reached, so every
+//! byte is looked at once however the input is split.
+//!
+//! Line endings are CR LF only. RFC 9112 §2.2 lets a recipient accept a bare LF;
+//! Osprey does not, because a front end that disagrees about line ends is how
+//! header smuggling starts, and every real client sends CR LF. A bare CR is always
+//! an error (RFC 9112 §2.2).
+
+use osprey_proto::chars::{trim_ows, TARGET, TCHAR};
+use osprey_proto::{ErrorKind, Limits, Method, ProtoError, Status, Version};
+
+use crate::framing::{self, BodyFraming};
+use crate::scan::{LineError, Lines};
+
+/// A byte range of the buffer a head was parsed from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Span {
+    /// Offset of the first byte.
+    pub start: u32,
+    /// Offset one past the last byte.
+    pub end: u32,
+}
+
+impl Span {
+    #[inline]
+    pub(crate) fn new(start: usize, end: usize) -> Span {
+        // Heads are bounded by Limits::max_head, far below u32::MAX.
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+
+    /// The bytes this span covers in `buf`.
+    #[inline]
+    pub fn of(self, buf: &[u8]) -> &[u8] {
+        &buf[self.start as usize..self.end as usize]
+    }
+
+    /// Number of bytes covered.
+    pub fn len(self) -> usize {
+        (self.end - self.start) as usize
+    }
+
+    /// Whether the span is empty.
+    pub fn is_empty(self) -> bool {
+        self.start == self.end
+    }
+}
+
+/// One field line: the name and the value with surrounding whitespace removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Field {
+    /// The field name, as sent.
+    pub name: Span,
+    /// The field value, OWS trimmed (RFC 9110 §5.5).
+    pub value: Span,
+}
+
+/// The four forms of request-target (RFC 9112 §3.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetForm {
+    /// `/path?query`, the usual form.
+    Origin,
+    /// `http://host/path`, sent to proxies; its authority overrides Host.
+    Absolute,
+    /// `host:port`, for CONNECT only.
+    Authority,
+    /// `*`, for a server-wide OPTIONS only.
+    Asterisk,
+}
+
+/// Result of feeding bytes to a parser.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// The head is not complete yet: append more bytes and call again.
+    Partial,
+    /// The head is complete and valid; it is this many bytes long. What follows in
+    /// the buffer is the body or the next message.
+    Complete(usize),
+}
+
+/// A parsed request head. Spans refer to the buffer that was parsed.
+#[derive(Clone, Debug)]
+pub struct RequestHead {
+    /// The method.
+    pub method: Method,
+    /// The request-target, exactly as sent.
+    pub target: Span,
+    /// Which form the target has.
+    pub form: TargetForm,
+    /// HTTP/1.0 or HTTP/1.1 (a higher 1.x minor is treated as 1.1, RFC 9110 §2.5).
+    pub version: Version,
+    /// Every field line in order.
+    pub fields: Vec<Field>,
+    /// The authority the request is for: from an absolute-form or authority-form
+    /// target when there is one (RFC 9112 §3.2.2: it wins over Host), else Host.
+    pub authority: Option<Span>,
+    /// How the body is delimited (RFC 9112 §6.3).
+    pub body: BodyFraming,
+    /// Whether the connection may carry another request after this one.
+    pub keep_alive: bool,
+    /// `Expect: 100-continue` in an HTTP/1.1 request: send 100 before reading.
+    pub expect_continue: bool,
+    /// The `Upgrade` value when the request asks to switch protocols
+    /// (`Connection: upgrade` and `Upgrade`, HTTP/1.1 only, RFC 9110 §7.8).
+    pub upgrade: Option<Span>,
+    /// Length of the head in bytes, blank line included.
+    pub len: usize,
+}
+
+impl Default for RequestHead {
+    fn default() -> RequestHead {
+        RequestHead {
+            method: Method::Get,
+            target: Span::default(),
+            form: TargetForm::Origin,
+            version: Version::Http11,
+            fields: Vec::new(),
+            authority: None,
+            body: BodyFraming::Empty,
+            keep_alive: true,
+            expect_continue: false,
+            upgrade: None,
+            len: 0,
+        }
+    }
+}
+
+impl RequestHead {
+    /// The target's bytes.
+    pub fn target<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
+        self.target.of(buf)
+    }
+
+    /// The first value of the field `name` (case-insensitive).
+    pub fn header<'b>(&self, buf: &'b [u8], name: &str) -> Option<&'b [u8]> {
+        header(&self.fields, buf, name)
+    }
+
+    /// Every field as `(name, value)`.
+    pub fn headers<'a, 'b: 'a>(
+        &'a self,
+        buf: &'b [u8],
+    ) -> impl Iterator<Item = (&'b [u8], &'b [u8])> + 'a {
+        self.fields
+            .iter()
+            .map(move |f| (f.name.of(buf), f.value.of(buf)))
+    }
+
+    fn clear(&mut self) {
+        self.fields.clear();
+        self.authority = None;
+        self.body = BodyFraming::Empty;
+        self.keep_alive = true;
+        self.expect_continue = false;
+        self.upgrade = None;
+        self.len = 0;
+    }
+}
+
+/// A parsed response head (for the client role: tests, proxies).
+#[derive(Clone, Debug)]
+pub struct ResponseHead {
+    /// The status code.
+    pub status: Status,
+    /// The reason phrase as sent (may be empty).
+    pub reason: Span,
+    /// HTTP/1.0 or HTTP/1.1.
+    pub version: Version,
+    /// Every field line in order.
+    pub fields: Vec<Field>,
+    /// How the body is delimited, given the request it answers.
+    pub body: BodyFraming,
+    /// Whether the connection may carry another exchange.
+    pub keep_alive: bool,
+    /// Length of the head in bytes.
+    pub len: usize,
+}
+
+impl Default for ResponseHead {
+    fn default() -> ResponseHead {
+        ResponseHead {
+            status: Status::OK,
+            reason: Span::default(),
+            version: Version::Http11,
+            fields: Vec::new(),
+            body: BodyFraming::Empty,
+            keep_alive: true,
+            len: 0,
+        }
+    }
+}
+
+impl ResponseHead {
+    /// The first value of the field `name` (case-insensitive).
+    pub fn header<'b>(&self, buf: &'b [u8], name: &str) -> Option<&'b [u8]> {
+        header(&self.fields, buf, name)
+    }
+
+    /// Every field as `(name, value)`.
+    pub fn headers<'a, 'b: 'a>(
+        &'a self,
+        buf: &'b [u8],
+    ) -> impl Iterator<Item = (&'b [u8], &'b [u8])> + 'a {
+        self.fields
+            .iter()
+            .map(move |f| (f.name.of(buf), f.value.of(buf)))
+    }
+}
+
+fn header<'b>(fields: &[Field], buf: &'b [u8], name: &str) -> Option<&'b [u8]> {
+    fields
+        .iter()
+        .find(|f| f.name.of(buf).eq_ignore_ascii_case(name.as_bytes()))
+        .map(|f| f.value.of(buf))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    StartLine,
+    Fields,
+    Done,
+}
+
+/// Resumable state shared by the request and response parsers: where the next
+/// line starts and the head limits.
+#[derive(Clone, Debug)]
+struct HeadState {
+    limits: Limits,
+    lines: Lines,
+    stage: Stage,
+}
+
+enum Line {
+    Partial,
+    Complete(usize, usize),
+}
+
+impl HeadState {
+    fn new(limits: Limits) -> HeadState {
+        HeadState {
+            limits,
+            lines: Lines::default(),
+            stage: Stage::StartLine,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.lines = Lines::default();
+        self.stage = Stage::StartLine;
+    }
+
+    /// The next complete line, with every limit checked.
+    #[inline]
+    fn next_line(&mut self, buf: &[u8]) -> Result<Line, ProtoError> {
+        let in_start = self.stage == Stage::StartLine;
+        match self.lines.next(buf) {
+            Ok(Some((s, e))) => {
+                if in_start && e - s > self.limits.max_request_line {
+                    return Err(err(ErrorKind::RequestLineTooLong));
+                }
+                if self.lines.pos > self.limits.max_head {
+                    return Err(err(ErrorKind::HeadTooLarge));
+                }
+                Ok(Line::Complete(s, e))
+            }
+            Ok(None) => {
+                // An unfinished line already over a limit will only get longer.
+                if in_start && self.lines.partial_len(buf) > self.limits.max_request_line {
+                    return Err(err(ErrorKind::RequestLineTooLong));
+                }
+                if buf.len() > self.limits.max_head {
+                    return Err(err(ErrorKind::HeadTooLarge));
+                }
+                Ok(Line::Partial)
+            }
+            Err(LineError::BareCr) => Err(err(ErrorKind::BareCr)),
+            Err(LineError::BareLf) => Err(err(ErrorKind::BareLf)),
+            Err(LineError::Control(i)) => Err(err(if in_start {
+                ErrorKind::BadStartLine
+            } else if buf[self.lines.pos..i].contains(&b':') {
+                ErrorKind::BadHeaderValue
+            } else {
+                ErrorKind::BadHeaderName
+            })),
+        }
+    }
+
+    /// Parses field lines until the blank line. Returns the head length when the
+    /// head is complete.
+    #[inline]
+    fn fields(&mut self, buf: &[u8], fields: &mut Vec<Field>) -> Result<Option<usize>, ProtoError> {
+        loop {
+            let (s, e) = match self.next_line(buf)? {
+                Line::Partial => return Ok(None),
+                Line::Complete(s, e) => (s, e),
+            };
+            if s == e {
+                self.stage = Stage::Done;
+                return Ok(Some(self.lines.pos));
+            }
+            if fields.len() == self.limits.max_headers {
+                return Err(err(ErrorKind::TooManyHeaders));
+            }
+            fields.push(parse_field_line(buf, s, e)?);
+        }
+    }
+}
+
+/// Parses one field line `buf[s..e]` (RFC 9112 §5): `name ":" OWS value OWS`.
+#[inline]
+pub(crate) fn parse_field_line(buf: &[u8], s: usize, e: usize) -> Result<Field, ProtoError> {
+    let line = &buf[s..e];
+    // A line that starts with whitespace continues the previous one (obs-fold,
+    // RFC 9112 §5.2) or, right after the start line, hides a field (§2.2).
+    if matches!(line[0], b' ' | b'\t') {
+        return Err(err(ErrorKind::ObsoleteFold));
+    }
+    let colon = match line.iter().position(|&b| !TCHAR[b as usize]) {
+        Some(n) if line[n] == b':' && n > 0 => n,
+        // RFC 9112 §5.1: no whitespace between name and colon, ever.
+        Some(n) if matches!(line[n], b' ' | b'\t') => return Err(err(ErrorKind::SpaceBeforeColon)),
+        _ => return Err(err(ErrorKind::BadHeaderName)),
+    };
+    let raw = &line[colon + 1..];
+    let value = trim_ows(raw);
+    let vstart = s + colon + 1 + (value.as_ptr() as usize - raw.as_ptr() as usize);
+    Ok(Field {
+        name: Span::new(s, s + colon),
+        value: Span::new(vstart, vstart + value.len()),
+    })
+}
+
+#[inline]
+fn err(kind: ErrorKind) -> ProtoError {
+    ProtoError::remote(kind)
+}
+
+/// The server side's incremental request-head parser.
+///
+/// ```
+/// use osprey_h1::{RequestParser, Parsed};
+/// use osprey_proto::{Limits, Method};
+///
+/// let mut parser = RequestParser::new(Limits::default());
+/// let buf = b"GET /index.html HTTP/1.1\r\nHost: example.com\r\n\r\n";
+/// assert_eq!(parser.parse(&buf[..10]).unwrap(), Parsed::Partial);
+/// assert_eq!(parser.parse(buf).unwrap(), Parsed::Complete(buf.len()));
+/// let head = parser.head();
+/// assert_eq!(head.method, Method::Get);
+/// assert_eq!(head.target(buf), b"/index.html");
+/// assert_eq!(head.header(buf, "host"), Some(&b"example.com"[..]));
+/// ```
+#[derive(Clone, Debug)]
+pub struct RequestParser {
+    state: HeadState,
+    head: RequestHead,
+}
+
+impl RequestParser {
+    /// A parser enforcing `limits`.
+    pub fn new(limits: Limits) -> RequestParser {
+        RequestParser {
+            state: HeadState::new(limits),
+            head: RequestHead::default(),
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.state.limits
+    }
+
+    /// Feeds the buffer holding the head so far, from its first byte. Call again
+    /// with the same bytes plus more after [`Parsed::Partial`].
+    pub fn parse(&mut self, buf: &[u8]) -> Result<Parsed, ProtoError> {
+        if self.state.stage == Stage::StartLine {
+            loop {
+                let (s, e) = match self.state.next_line(buf)? {
+                    Line::Partial => return Ok(Parsed::Partial),
+                    Line::Complete(s, e) => (s, e),
+                };
+                // RFC 9112 §2.2: ignore empty lines before the request line
+                // (bounded by max_head like every other head byte).
+                if s == e {
+                    continue;
+                }
+                self.head.clear();
+                parse_request_line(buf, s, e, &mut self.head)?;
+                self.state.stage = Stage::Fields;
+                break;
+            }
+        }
+        if self.state.stage == Stage::Fields {
+            match self.state.fields(buf, &mut self.head.fields)? {
+                None => return Ok(Parsed::Partial),
+                Some(len) => {
+                    self.head.len = len;
+                    framing::request(&mut self.head, buf, &self.state.limits)?;
+                }
+            }
+        }
+        Ok(Parsed::Complete(self.head.len))
+    }
+
+    /// The head parsed by the last call that returned [`Parsed::Complete`].
+    pub fn head(&self) -> &RequestHead {
+        &self.head
+    }
+
+    /// Prepares for the next message, keeping the allocations.
+    pub fn reset(&mut self) {
+        self.state.reset();
+    }
+}
+
+/// Parses `method SP request-target SP HTTP-version` (RFC 9112 §3), exactly one
+/// SP between the parts: recipients MAY accept other whitespace, but being
+/// liberal here only helps disagreements between servers.
+fn parse_request_line(
+    buf: &[u8],
+    s: usize,
+    e: usize,
+    head: &mut RequestHead,
+) -> Result<(), ProtoError> {
+    let line = &buf[s..e];
+    let sp1 = line
+        .iter()
+        .position(|&b| b == b' ')
+        .ok_or(err(ErrorKind::BadStartLine))?;
+    if sp1 == 0 {
+        return Err(err(ErrorKind::BadStartLine));
+    }
+    head.method = Method::from_bytes(&line[..sp1]).ok_or(err(ErrorKind::BadMethod))?;
+    let rest = &line[sp1 + 1..];
+    let sp2 = rest
+        .iter()
+        .position(|&b| b == b' ')
+        .ok_or(err(ErrorKind::BadStartLine))?;
+    if sp2 == 0 {
+        return Err(err(ErrorKind::BadStartLine));
+    }
+    head.version = parse_version(&rest[sp2 + 1..])?;
+    let target = &rest[..sp2];
+    if !target.iter().all(|&b| TARGET[b as usize]) {
+        return Err(err(ErrorKind::BadTarget));
+    }
+    let tstart = s + sp1 + 1;
+    head.target = Span::new(tstart, tstart + sp2);
+    let (form, authority) = classify_target(&head.method, target)?;
+    head.form = form;
+    head.authority = authority.map(|(a, b)| Span::new(tstart + a, tstart + b));
+    Ok(())
+}
+
+/// `HTTP/1.1` or `HTTP/1.0`; another well-formed version is 505 (RFC 9110
+/// §2.5), except a higher HTTP/1 minor, which is served as HTTP/1.1.
+fn parse_version(v: &[u8]) -> Result<Version, ProtoError> {
+    match v {
+        b"HTTP/1.1" => Ok(Version::Http11),
+        b"HTTP/1.0" => Ok(Version::Http10),
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            if *major == b'1' {
+                Ok(Version::Http11)
+            } else {
+                Err(err(ErrorKind::UnsupportedVersion))
+            }
+        }
+        _ => Err(err(ErrorKind::BadStartLine)),
+    }
+}
+
+/// Works out the target's form and the authority it names, if any, as a range
+/// within `target`.
+fn classify_target(
+    method: &Method,
+    target: &[u8],
+) -> Result<(TargetForm, Option<(usize, usize)>), ProtoError> {
+    let bad = err(ErrorKind::BadTarget);
+    // A fragment is never sent (RFC 9112 §3.2 has no "#" in request-target).
+    if target.contains(&b'#') {
+        return Err(bad);
+    }
+    if *method == Method::Connect {
+        // RFC 9112 §3.2.3: authority-form, host and port, for CONNECT only.
+        return match parse_authority(target) {
+            Some(port) if port.is_some() => Ok((TargetForm::Authority, Some((0, target.len())))),
+            _ => Err(bad),
+        };
+    }
+    match target[0] {
+        b'/' => Ok((TargetForm::Origin, None)),
+        b'*' if target.len() == 1 => {
+            // RFC 9112 §3.2.4: asterisk-form is only for OPTIONS.
+            if *method == Method::Options {
+                Ok((TargetForm::Asterisk, None))
+            } else {
+                Err(bad)
+            }
+        }
+        _ => {
+            // RFC 9112 §3.2.2: absolute-form; Osprey speaks http and https only.
+            let colon = target.iter().position(|&b| b == b':').ok_or(bad)?;
+            let scheme = &target[..colon];
+            if !(scheme.eq_ignore_ascii_case(b"http") || scheme.eq_ignore_ascii_case(b"https")) {
+                return Err(bad);
+            }
+            let after = &target[colon + 1..];
+            if !after.starts_with(b"//") {
+                return Err(bad);
+            }
+            let a_start = colon + 3;
+            let a_len = target[a_start..]
+                .iter()
+                .position(|&b| b == b'/' || b == b'?')
+                .unwrap_or(target.len() - a_start);
+            let authority = &target[a_start..a_start + a_len];
+            // An http(s) URI must name a host (RFC 9110 §4.2.1).
+            if authority.is_empty() || parse_authority(authority).is_none() {
+                return Err(bad);
+            }
+            Ok((TargetForm::Absolute, Some((a_start, a_start + a_len))))
+        }
+    }
+}
+
+/// Checks `uri-host [ ":" port ]` (RFC 3986 §3.2.2–3.2.3, no userinfo: RFC 9110
+/// §4.2.4 says to treat it as an error). Returns `Some(port)` when valid, where
+/// port is `None` if absent or empty.
+pub(crate) fn parse_authority(a: &[u8]) -> Option<Option<u16>> {
+    let (host, port) = if a.first() == Some(&b'[') {
+        // IP-literal: hex digits, colons and dots inside brackets.
+        let close = a.iter().position(|&b| b == b']')?;
+        let inner = &a[1..close];
+        if inner.is_empty()
+            || !inner
+                .iter()
+                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
+            return None;
+        }
+        match &a[close + 1..] {
+            [] => (&a[..=close], None),
+            [b':', port @ ..] => (&a[..=close], Some(port)),
+            _ => return None,
+        }
+    } else {
+        match a.iter().rposition(|&b| b == b':') {
+            Some(c) => (&a[..c], Some(&a[c + 1..])),
+            None => (a, None),
+        }
+    };
+    let host_ok = host.first() == Some(&b'[')
+        || host.iter().all(|&b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'-' | b'.'
+                        | b'_'
+                        | b'~'
+                        | b'%'
+                        | b'!'
+                        | b'$'
+                        | b'&'
+                        | b'\''
+                        | b'('
+                        | b')'
+                        | b'*'
+                        | b'+'
+                        | b','
+                        | b';'
+                        | b'='
+                )
+        });
+    if !host_ok || (host.is_empty() && port.is_some()) {
+        return None;
+    }
+    match port {
+        None | Some([]) => Some(None),
+        Some(p) if p.len() <= 5 && p.iter().all(u8::is_ascii_digit) => {
+            let n = p.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'));
+            u16::try_from(n).ok().map(Some)
+        }
+        Some(_) => None,
+    }
+}
+
+/// The client side's incremental response-head parser. 1xx responses are
+/// returned like any other; the caller parses again for the final response.
+#[derive(Clone, Debug)]
+pub struct ResponseParser {
+    state: HeadState,
+    head: ResponseHead,
+}
+
+/// What a response parser must know about the request a response answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestContext {
+    /// The request was HEAD: the response has no body whatever it says.
+    pub head: bool,
+    /// The request was CONNECT: a 2xx turns the connection into a tunnel.
+    pub connect: bool,
+}
+
+impl ResponseParser {
+    /// A parser enforcing `limits` (`max_request_line` bounds the status line).
+    pub fn new(limits: Limits) -> ResponseParser {
+        ResponseParser {
+            state: HeadState::new(limits),
+            head: ResponseHead::default(),
+        }
+    }
+
+    /// Feeds the buffer holding the head so far, from its first byte.
+    pub fn parse(&mut self, buf: &[u8], request: RequestContext) -> Result<Parsed, ProtoError> {
+        if self.state.stage == Stage::StartLine {
+            let (s, e) = match self.state.next_line(buf)? {
+                Line::Partial => return Ok(Parsed::Partial),
+                Line::Complete(s, e) => (s, e),
+            };
+            self.head.fields.clear();
+            parse_status_line(buf, s, e, &mut self.head)?;
+            self.state.stage = Stage::Fields;
+        }
+        if self.state.stage == Stage::Fields {
+            match self.state.fields(buf, &mut self.head.fields)? {
+                None => return Ok(Parsed::Partial),
+                Some(len) => {
+                    self.head.len = len;
+                    framing::response(&mut self.head, buf, request)?;
+                }
+            }
+        }
+        Ok(Parsed::Complete(self.head.len))
+    }
+
+    /// The head parsed by the last complete call.
+    pub fn head(&self) -> &ResponseHead {
+        &self.head
+    }
+
+    /// Prepares for the next message, keeping the allocations.
+    pub fn reset(&mut self) {
+        self.state.reset();
+    }
+}
+
+/// `HTTP-version SP 3DIGIT SP [ reason-phrase ]` (RFC 9112 §4). A missing SP
+/// after the code is tolerated: some servers omit it with an empty reason.
+fn parse_status_line(
+    buf: &[u8],
+    s: usize,
+    e: usize,
+    head: &mut ResponseHead,
+) -> Result<(), ProtoError> {
+    let line = &buf[s..e];
+    if line.len() < 12 || line[8] != b' ' {
+        return Err(err(ErrorKind::BadStartLine));
+    }
+    head.version = parse_version(&line[..8])?;
+    let digits = &line[9..12];
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return Err(err(ErrorKind::BadStatus));
+    }
+    let code = digits
+        .iter()
+        .fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
+    head.status = Status::from_u16(code).ok_or(err(ErrorKind::BadStatus))?;
+    head.reason = match line.get(12) {
+        None => Span::new(e, e),
+        Some(b' ') => Span::new(s + 13, e),
+        Some(_) => return Err(err(ErrorKind::BadStatus)),
+    };
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(input: &[u8]) -> Result<Parsed, ProtoError> {
+        RequestParser::new(Limits::default()).parse(input)
+    }
+
+    #[test]
+    fn authority_grammar() {
+        assert_eq!(parse_authority(b"example.com"), Some(None));
+        assert_eq!(parse_authority(b"example.com:8080"), Some(Some(8080)));
+        assert_eq!(parse_authority(b"[::1]:443"), Some(Some(443)));
+        assert_eq!(parse_authority(b"[::1]"), Some(None));
+        assert_eq!(parse_authority(b""), Some(None));
+        assert_eq!(parse_authority(b"a:"), Some(None));
+        assert_eq!(parse_authority(b"user@host"), None);
+        assert_eq!(parse_authority(b"host:99999"), None);
+        assert_eq!(parse_authority(b"host/path"), None);
+        assert_eq!(parse_authority(b"[zz]"), None);
+        assert_eq!(parse_authority(b":80"), None);
+    }
+
+    #[test]
+    fn field_line_spans() {
+        let buf = b"Name: \t value \t";
+        let f = parse_field_line(buf, 0, buf.len()).unwrap();
+        assert_eq!(f.name.of(buf), b"Name");
+        assert_eq!(f.value.of(buf), b"value");
+        let buf = b"Empty:";
+        let f = parse_field_line(buf, 0, buf.len()).unwrap();
+        assert_eq!(f.value.of(buf), b"");
+    }
+
+    #[test]
+    fn one_byte_at_a_time() {
+        let input = b"POST /a?b=c HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc";
+        let mut p = RequestParser::new(Limits::default());
+        let head_len = input.len() - 3;
+        for end in 1..head_len {
+            assert_eq!(p.parse(&input[..end]).unwrap(), Parsed::Partial, "at {end}");
+        }
+        assert_eq!(
+            p.parse(&input[..head_len]).unwrap(),
+            Parsed::Complete(head_len)
+        );
+        assert_eq!(p.head().body, BodyFraming::Length(3));
+    }
+
+    #[test]
+    fn limits_apply_before_the_line_ends() {
+        let limits = Limits {
+            max_request_line: 16,
+            max_head: 64,
+            ..Limits::default()
+        };
+        let mut p = RequestParser::new(limits);
+        let e = p.parse(b"GET /aaaaaaaaaaaaaaaaaaaa").unwrap_err();
+        assert_eq!(e.status().as_u16(), 414);
+        let mut p = RequestParser::new(limits);
+        let long = [b"GET / HTTP/1.1\r\nX: ".as_slice(), &[b'a'; 60]].concat();
+        assert_eq!(p.parse(&long).unwrap_err().status().as_u16(), 431);
+    }
+
+    #[test]
+    fn status_line() {
+        let mut p = ResponseParser::new(Limits::default());
+        let ctx = RequestContext {
+            head: false,
+            connect: false,
+        };
+        let buf = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(p.parse(buf, ctx).unwrap(), Parsed::Complete(buf.len()));
+        assert_eq!(p.head().status, Status::NOT_FOUND);
+        assert_eq!(p.head().reason.of(buf), b"Not Found");
+        p.reset();
+        assert!(p.parse(b"HTTP/1.1 20x OK\r\n\r\n", ctx).is_err());
+    }
+
+    #[test]
+    fn bad_lines() {
+        assert_eq!(
+            parse(b"GET / HTTP/1.1\nHost: a\r\n\r\n")
+                .unwrap_err()
+                .kind(),
+            ErrorKind::BareLf
+        );
+        assert_eq!(
+            parse(b"GET  / HTTP/1.1\r\n").unwrap_err().kind(),
+            ErrorKind::BadStartLine
+        );
+        assert_eq!(
+            parse(b"GET / HTTP/2.0\r\n").unwrap_err().status().as_u16(),
+            505
+        );
+    }
+}
