@@ -67,6 +67,8 @@ pub(crate) struct Lines {
     pub(crate) pos: usize,
     /// How many bytes after `pos` are known to hold no terminator.
     scanned: usize,
+    /// Bytes examined over this splitter's life: the O(n) claim, made checkable.
+    pub(crate) examined: usize,
 }
 
 impl Lines {
@@ -75,7 +77,10 @@ impl Lines {
     #[inline]
     pub(crate) fn next(&mut self, buf: &[u8]) -> Result<Option<(usize, usize)>, LineError> {
         let start = self.pos;
-        match find_ctl(buf, start + self.scanned) {
+        let from = start + self.scanned;
+        let found = find_ctl(buf, from);
+        self.examined += found.map_or(buf.len(), |i| i + 1) - from;
+        match found {
             None => {
                 self.scanned = buf.len() - start;
                 Ok(None)
@@ -101,6 +106,12 @@ impl Lines {
     }
 
     /// Bytes of the current, incomplete line seen so far.
+    /// Starts over at offset 0, keeping the work counter.
+    pub(crate) fn restart(&mut self) {
+        self.pos = 0;
+        self.scanned = 0;
+    }
+
     pub(crate) fn partial_len(&self, buf: &[u8]) -> usize {
         buf.len() - self.pos
     }
