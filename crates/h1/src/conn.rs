@@ -168,6 +168,41 @@ impl ServerConn {
         self.upgrade_accepted = true;
     }
 
+    /// Whether the connection is between exchanges: no request being read, none
+    /// awaiting or receiving its response. (Bytes of a next head may be waiting
+    /// in the caller's buffer; the machine has not consumed them.)
+    pub fn is_idle(&self) -> bool {
+        self.reading == Reading::Head && self.unanswered.is_empty() && self.writing == Writing::Idle
+    }
+
+    /// Whether a request body is being read.
+    pub fn is_reading_body(&self) -> bool {
+        self.reading == Reading::Body && !self.decoder.is_done()
+    }
+
+    /// Makes the machine fresh for a new connection, keeping its allocations.
+    pub fn reset(&mut self) {
+        self.parser.reset();
+        self.decoder = BodyDecoder::new(BodyFraming::Empty, self.parser.limits());
+        self.reading = Reading::Head;
+        self.writing = Writing::Idle;
+        self.unanswered.clear();
+        self.upgrade_accepted = false;
+        self.keep_alive = true;
+    }
+
+    /// Stops reading further requests (graceful shutdown): the connection closes
+    /// once the responses already due are written.
+    pub fn stop_reading(&mut self) {
+        self.keep_alive = false;
+        if self.reading == Reading::Head {
+            self.reading = Reading::Closed;
+        }
+        if self.writing == Writing::Idle && self.unanswered.is_empty() {
+            self.writing = Writing::Closed;
+        }
+    }
+
     /// Requests read but not yet answered: the pipeline depth.
     pub fn in_flight(&self) -> usize {
         self.unanswered.len()

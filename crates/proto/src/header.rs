@@ -12,6 +12,7 @@
 use std::fmt;
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 use crate::chars::{is_field_value, is_token};
 
@@ -205,18 +206,24 @@ impl TryFrom<String> for HeaderValue {
     }
 }
 
+/// Fields kept inline before the map spills to the heap: enough for a typical
+/// response (type, length, caching, vary), so building one allocates nothing.
+const INLINE_FIELDS: usize = 6;
+
 /// Header fields in arrival order. A name may repeat (RFC 9110 §5.3); lookups are
 /// case-insensitive. A short vector beats a hash map for the ten-odd fields a
-/// message usually carries.
+/// message usually carries, and its first few entries live inline.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct HeaderMap {
-    fields: Vec<(HeaderName, HeaderValue)>,
+    fields: SmallVec<[(HeaderName, HeaderValue); INLINE_FIELDS]>,
 }
 
 impl HeaderMap {
     /// An empty map.
     pub const fn new() -> HeaderMap {
-        HeaderMap { fields: Vec::new() }
+        HeaderMap {
+            fields: SmallVec::new_const(),
+        }
     }
 
     /// Number of fields, repeats counted.

@@ -1,0 +1,29 @@
+//! Osprey: an HTTP server written from raw sockets up, and a small library for
+//! web apps. This facade re-exports what an application needs, so it depends on
+//! `osprey` alone.
+//!
+//! ```no_run
+//! use osprey::{Model, Request, Response, Server};
+//!
+//! let server = Server::builder()
+//!     .listen("127.0.0.1:8080".parse().unwrap())
+//!     .model(Model::Reactor)
+//!     .handler(|_: &mut Request| Response::text("Hello, World!"))
+//!     .bind()
+//!     .unwrap();
+//! server.run().unwrap();
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub use osprey_server::{config, Config, Model, Server, ServerBuilder, Shutdown};
+pub use osprey_web::{
+    blocking, Blocking, Body, BodySender, BodySource, FileBody, Handler, HeaderMap, HeaderName,
+    HeaderValue, Method, Request, Response, SendError, Status, Version,
+};
+
+/// The sans-IO HTTP/1.1 layer, for those who drive it themselves.
+pub use osprey_h1 as h1;
+/// Shared protocol types and limits.
+pub use osprey_proto as proto;

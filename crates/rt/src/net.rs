@@ -1,0 +1,148 @@
+//! Sockets: listeners with the options a server needs, and accepted streams.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Listen backlog. The kernel caps it at `net.core.somaxconn` (4096 on current
+/// Linux); asking for more costs nothing and lets bursts queue instead of being
+/// refused.
+pub const DEFAULT_BACKLOG: i32 = 4096;
+
+/// How a listener is opened.
+#[derive(Clone, Copy, Debug)]
+pub struct ListenOptions {
+    /// `SO_REUSEPORT`: several sockets (one per event loop) on the same address,
+    /// with the kernel spreading connections among them.
+    pub reuse_port: bool,
+    /// Pending-connection queue length.
+    pub backlog: i32,
+    /// Non-blocking mode, for event loops.
+    pub nonblocking: bool,
+}
+
+impl Default for ListenOptions {
+    fn default() -> ListenOptions {
+        ListenOptions {
+            reuse_port: false,
+            backlog: DEFAULT_BACKLOG,
+            nonblocking: false,
+        }
+    }
+}
+
+/// Opens a listening TCP socket on `addr`. `SO_REUSEADDR` is always set, so a
+/// restarted server can bind while old connections sit in TIME_WAIT. An IPv6
+/// address listens on IPv6 only: list `0.0.0.0` and `[::]` both to get both.
+pub fn listen(addr: SocketAddr, options: ListenOptions) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    if options.reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    socket.set_nonblocking(options.nonblocking)?;
+    socket.bind(&addr.into())?;
+    socket.listen(options.backlog)?;
+    Ok(socket.into())
+}
+
+/// Prepares an accepted connection: `TCP_NODELAY` (a response goes out at once
+/// instead of waiting up to 40 ms for Nagle and delayed ACKs).
+pub fn prepare_stream(stream: &TcpStream) -> io::Result<()> {
+    stream.set_nodelay(true)
+}
+
+/// Whether an accept error means the process or system is out of descriptors
+/// (EMFILE, ENFILE) or memory: the listener stays readable, so accepting must
+/// pause instead of spinning.
+pub fn is_resource_exhausted(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// Whether an accept error concerns only the one connection being accepted (it
+/// was reset before we got to it) and the next accept may succeed.
+pub fn is_transient_accept_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+    ) || matches!(e.raw_os_error(), Some(libc::EPROTO | libc::EPERM))
+}
+
+/// Raises the soft limit on open files to the hard limit and returns the new
+/// soft limit. A server holding 50,000 connections needs more than the usual
+/// default of 1024.
+pub fn raise_fd_limit() -> io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the valid, properly aligned struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: setrlimit reads the valid struct we pass; raising the soft limit
+        // up to the hard limit is always permitted.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(lim.rlim_cur)
+}
+
+/// Resident set size of this process in bytes (from /proc/self/statm).
+pub fn rss_bytes() -> io::Result<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm")?;
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad /proc/self/statm"))?;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Ok(pages * page.max(4096) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_zero_reports_the_bound_port_and_reuse_port_shares_it() {
+        let opts = ListenOptions {
+            reuse_port: true,
+            ..ListenOptions::default()
+        };
+        let a = listen("127.0.0.1:0".parse().unwrap(), opts).unwrap();
+        let addr = a.local_addr().unwrap();
+        assert_ne!(addr.port(), 0);
+        let b = listen(addr, opts).unwrap();
+        assert_eq!(b.local_addr().unwrap(), addr);
+        // Without SO_REUSEPORT the same address is refused.
+        assert!(listen(addr, ListenOptions::default()).is_err());
+    }
+
+    #[test]
+    fn ipv6_listener() {
+        // Some CI sandboxes have no IPv6 loopback; that is not our failure.
+        if let Ok(l) = listen("[::1]:0".parse().unwrap(), ListenOptions::default()) {
+            assert!(l.local_addr().unwrap().is_ipv6());
+        }
+    }
+
+    #[test]
+    fn fd_limit_and_rss() {
+        assert!(raise_fd_limit().unwrap() >= 1024);
+        assert!(rss_bytes().unwrap() > 0);
+    }
+}

@@ -1,0 +1,357 @@
+//! The blocking models: `iterative`, `threads` and `fork`.
+//!
+//! Each connection is served start to finish by one thread of control with
+//! blocking reads and writes, through the same [`Session`] the event loops use.
+//! Blocking reads wake at least every [`CHECK_INTERVAL`] so that timeouts and
+//! shutdown are noticed without signals interrupting syscalls.
+
+use std::collections::HashSet;
+use std::io;
+use std::net::{Shutdown as SocketShutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::task::{Wake, Waker};
+use std::time::{Duration, Instant};
+
+use osprey_rt::date::DateCache;
+use osprey_rt::event::{Events, Interest, Poll, SourceFd, Token};
+use osprey_rt::process::{self, Forked};
+use osprey_rt::signals::Shutdown;
+
+use crate::io::{flush, read_some, Flushed, LINGER_BYTES, LINGER_TIMEOUT};
+use crate::session::{Env, Expiry, Next, Phase, Session};
+use crate::Shared;
+
+/// Longest a blocking read waits before checking timeouts and shutdown.
+const CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Wakes a thread parked waiting for a response stream.
+struct ThreadWaker(std::thread::Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Serves one connection until it closes.
+pub(crate) fn serve_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    shared: &Shared,
+    session: &mut Session,
+    shutdown: &Shutdown,
+) {
+    let config = &shared.config;
+    if osprey_rt::net::prepare_stream(&stream).is_err()
+        || stream
+            .set_write_timeout(Some(config.write_timeout))
+            .is_err()
+    {
+        return;
+    }
+    let mut date = DateCache::default();
+    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut last_progress = Instant::now();
+    let mut first = true;
+    let mut client_closed = false;
+    loop {
+        date.refresh();
+        let env = Env {
+            handler: &*shared.handler,
+            config,
+            date: date.get(),
+            offload_blocking: false,
+            peer: Some(peer),
+        };
+        if shutdown.requested() {
+            session.drain();
+        }
+        let next = session.process(&env);
+        let mut waiting_stream = false;
+        if matches!(session.phase, Phase::Streaming(_)) {
+            waiting_stream = !session.pull_stream(&waker, &env);
+        }
+        match flush(&mut session.out, &mut stream) {
+            Ok((Flushed::All, n)) => {
+                if n > 0 {
+                    last_progress = Instant::now();
+                }
+            }
+            // The send timeout passed with the client not reading: drop it.
+            Ok((Flushed::Blocked, _)) | Err(_) => return,
+        }
+        if session.finished() {
+            if !client_closed {
+                linger(&mut stream);
+            }
+            return;
+        }
+        if waiting_stream {
+            // Pending stream with everything flushed: sleep until its waker fires.
+            if session.out.is_empty() {
+                std::thread::park_timeout(CHECK_INTERVAL);
+            }
+            continue;
+        }
+        if next != Next::Read {
+            continue;
+        }
+        // Wait for input, at most until the current deadline.
+        let now = Instant::now();
+        let (deadline, expiry) = session.deadline(config, last_progress).unwrap_or((
+            last_progress
+                + if first {
+                    config.header_timeout
+                } else {
+                    config.keep_alive_timeout
+                },
+            Expiry::Idle,
+        ));
+        if now >= deadline {
+            if expiry == Expiry::Idle && session.buffered_input() == 0 {
+                return;
+            }
+            session.timed_out(&env);
+            continue;
+        }
+        let wait = (deadline - now)
+            .min(CHECK_INTERVAL)
+            .max(Duration::from_millis(1));
+        if stream.set_read_timeout(Some(wait)).is_err() {
+            return;
+        }
+        let space = session.read_space(config);
+        match read_some(&mut stream, space) {
+            Ok(0) => {
+                client_closed = true;
+                session.input_eof(&env);
+            }
+            Ok(n) => {
+                session.commit_read(n);
+                last_progress = Instant::now();
+                first = false;
+            }
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+/// Closes our sending side, then reads and discards what the client still sends
+/// for a short while, so our last response is not lost to a reset.
+fn linger(stream: &mut TcpStream) {
+    if stream.shutdown(SocketShutdown::Write).is_err() {
+        return;
+    }
+    let until = Instant::now() + LINGER_TIMEOUT;
+    let mut discarded = 0;
+    let mut sink = [0u8; 4096];
+    while discarded < LINGER_BYTES {
+        let now = Instant::now();
+        if now >= until || stream.set_read_timeout(Some(until - now)).is_err() {
+            return;
+        }
+        match read_some(stream, &mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => discarded += n,
+        }
+    }
+}
+
+/// Waits until a listener is readable or shutdown is requested. Returns the
+/// index of a readable listener, or `None` on shutdown.
+struct Acceptor<'a> {
+    listeners: &'a [TcpListener],
+    poll: Poll,
+    events: Events,
+    shutdown: &'a Shutdown,
+    _signal: osprey_rt::event::UnixStream,
+}
+
+const SIGNAL: Token = Token(usize::MAX);
+
+impl<'a> Acceptor<'a> {
+    fn new(listeners: &'a [TcpListener], shutdown: &'a Shutdown) -> io::Result<Acceptor<'a>> {
+        let poll = Poll::new()?;
+        for (i, l) in listeners.iter().enumerate() {
+            l.set_nonblocking(true)?;
+            let fd = std::os::fd::AsRawFd::as_raw_fd(l);
+            poll.registry()
+                .register(&mut SourceFd(&fd), Token(i), Interest::READABLE)?;
+        }
+        let mut signal = shutdown.pipe()?;
+        poll.registry()
+            .register(&mut signal, SIGNAL, Interest::READABLE)?;
+        Ok(Acceptor {
+            listeners,
+            poll,
+            events: Events::with_capacity(16),
+            shutdown,
+            _signal: signal,
+        })
+    }
+
+    /// Accepts the next connection, waiting at most `timeout`; `Ok(None)` on
+    /// timeout or shutdown.
+    fn accept(&mut self, timeout: Duration) -> io::Result<Option<(TcpStream, SocketAddr)>> {
+        // Try every listener first: level-triggered readiness may be stale.
+        for l in self.listeners {
+            match l.accept() {
+                Ok((s, peer)) => {
+                    s.set_nonblocking(false)?;
+                    return Ok(Some((s, peer)));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if osprey_rt::net::is_transient_accept_error(&e) => {}
+                Err(e) if osprey_rt::net::is_resource_exhausted(&e) => {
+                    // Out of descriptors: back off instead of spinning.
+                    std::thread::sleep(Duration::from_millis(50));
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if self.shutdown.requested() {
+            return Ok(None);
+        }
+        match self.poll.poll(&mut self.events, Some(timeout)) {
+            Ok(()) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// `iterative`: one connection at a time on the calling thread.
+pub(crate) fn run_iterative(
+    listeners: Vec<TcpListener>,
+    shared: Arc<Shared>,
+    shutdown: Shutdown,
+) -> io::Result<()> {
+    let mut acceptor = Acceptor::new(&listeners, &shutdown)?;
+    let mut session = Session::new(&shared.config);
+    while !shutdown.requested() {
+        if let Some((stream, peer)) = acceptor.accept(CHECK_INTERVAL)? {
+            session.reset(&shared.config);
+            serve_connection(stream, peer, &shared, &mut session, &shutdown);
+        }
+    }
+    Ok(())
+}
+
+/// `threads`: a thread per connection, at most `max_threads` at once; beyond
+/// that, connections wait in the listen backlog.
+pub(crate) fn run_threads(
+    listeners: Vec<TcpListener>,
+    shared: Arc<Shared>,
+    shutdown: Shutdown,
+) -> io::Result<()> {
+    let mut acceptor = Acceptor::new(&listeners, &shutdown)?;
+    let active = Arc::new((Mutex::new(0usize), Condvar::new()));
+    let max = shared.config.max_threads.max(1);
+    while !shutdown.requested() {
+        {
+            let (count, freed) = &*active;
+            let mut n = count.lock().unwrap_or_else(|e| e.into_inner());
+            while *n >= max && !shutdown.requested() {
+                n = freed
+                    .wait_timeout(n, CHECK_INTERVAL)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        }
+        let Some((stream, peer)) = acceptor.accept(CHECK_INTERVAL)? else {
+            continue;
+        };
+        *active.0.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        let (shared, shutdown, slot) = (shared.clone(), shutdown.clone(), active.clone());
+        let spawned = std::thread::Builder::new()
+            .name("osprey-conn".into())
+            .spawn(move || {
+                let mut session = Session::new(&shared.config);
+                serve_connection(stream, peer, &shared, &mut session, &shutdown);
+                let (count, freed) = &*slot;
+                *count.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+                freed.notify_all();
+            });
+        if spawned.is_err() {
+            *active.0.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        }
+    }
+    // Graceful: in-flight connections finish (they saw the flag) within the grace.
+    let until = Instant::now() + shared.config.shutdown_grace;
+    let (count, freed) = &*active;
+    let mut n = count.lock().unwrap_or_else(|e| e.into_inner());
+    while *n > 0 && Instant::now() < until {
+        n = freed
+            .wait_timeout(n, CHECK_INTERVAL)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+    Ok(())
+}
+
+/// `fork`: a process per connection. The parent stays single-threaded (fork
+/// copies only the calling thread), closes its copy of each connection and reaps
+/// exited children; a child that crashes loses only its own connection.
+pub(crate) fn run_fork(
+    listeners: Vec<TcpListener>,
+    shared: Arc<Shared>,
+    shutdown: Shutdown,
+) -> io::Result<()> {
+    let mut acceptor = Acceptor::new(&listeners, &shutdown)?;
+    let mut children: HashSet<i32> = HashSet::new();
+    let max = shared.config.max_children.max(1);
+    let live = AtomicUsize::new(0);
+    while !shutdown.requested() {
+        process::reap_children(|pid| {
+            children.remove(&pid);
+        });
+        live.store(children.len(), Ordering::Relaxed);
+        if children.len() >= max {
+            // Leave connections in the backlog until a child exits.
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        }
+        let Some((stream, peer)) = acceptor.accept(CHECK_INTERVAL)? else {
+            continue;
+        };
+        match process::fork() {
+            Ok(Forked::Child) => {
+                process::die_with_parent();
+                drop(acceptor);
+                drop(listeners);
+                let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let mut session = Session::new(&shared.config);
+                    serve_connection(stream, peer, &shared, &mut session, &shutdown);
+                }))
+                .map_or(1, |()| 0);
+                process::exit_child(code);
+            }
+            Ok(Forked::Parent(pid)) => {
+                children.insert(pid);
+                drop(stream);
+            }
+            Err(_) => drop(stream),
+        }
+    }
+    // Graceful: ask every child to finish its request, then wait for them.
+    for &pid in &children {
+        process::terminate(pid);
+    }
+    let until = Instant::now() + shared.config.shutdown_grace;
+    while !children.is_empty() && Instant::now() < until {
+        process::reap_children(|pid| {
+            children.remove(&pid);
+        });
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for &pid in &children {
+        process::kill(pid);
+    }
+    while process::wait_child() {}
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! Moving bytes between a socket and a session: vectored writes for buffered
+//! segments, sendfile for file ranges, partial writes and EINTR handled.
+
+use std::fs::File;
+use std::io::{self, IoSlice, Read, Write};
+use std::os::fd::AsFd;
+use std::sync::Arc;
+
+use osprey_h1::{OutQueue, Pending};
+
+/// iovecs per writev: enough for 16 pipelined responses with separate bodies.
+const MAX_IOVECS: usize = 64;
+
+/// How a flush ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Flushed {
+    /// Everything queued was written.
+    All,
+    /// The socket would block (event loop) or timed out (blocking socket).
+    Blocked,
+}
+
+/// Writes as much of `out` as the socket takes. Returns the outcome and the
+/// number of bytes written.
+pub(crate) fn flush<S: Write + AsFd>(
+    out: &mut OutQueue<Arc<File>>,
+    socket: &mut S,
+) -> io::Result<(Flushed, u64)> {
+    let mut written = 0u64;
+    loop {
+        let result = match out.front() {
+            None => return Ok((Flushed::All, written)),
+            Some(Pending::File { file, offset, len }) => {
+                match osprey_rt::sendfile::sendfile(socket, file, offset, len) {
+                    Ok(0) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "file shorter than the response announced",
+                        ))
+                    }
+                    other => other,
+                }
+            }
+            Some(Pending::Bytes(_)) => {
+                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                let n = out.io_slices(&mut slices);
+                match socket.write_vectored(&slices[..n]) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    other => other,
+                }
+            }
+        };
+        match result {
+            Ok(n) => {
+                out.advance(n as u64);
+                written += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut =>
+            {
+                return Ok((Flushed::Blocked, written))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Reads once into `buf`, retrying on EINTR.
+pub(crate) fn read_some<S: Read>(socket: &mut S, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match socket.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Bytes read and discarded after the server closes its sending side, so that
+/// unread request bytes do not make the kernel reset the connection before the
+/// client has read our last response (nginx's "lingering close").
+pub(crate) const LINGER_BYTES: usize = 1 << 20;
+
+/// How long a lingering close waits for the client to finish sending.
+pub(crate) const LINGER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);

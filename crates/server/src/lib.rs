@@ -1,0 +1,290 @@
+//! Osprey's server: the HTTP/1.1 machine driven over the runtime, under five
+//! concurrency models that all run the same handler code.
+//!
+//! ```no_run
+//! use osprey_server::{Model, Server};
+//! use osprey_web::{Request, Response};
+//!
+//! let server = Server::builder()
+//!     .listen("127.0.0.1:8080".parse().unwrap())
+//!     .model(Model::Reactor)
+//!     .handler(|_: &mut Request| Response::text("Hello, World!"))
+//!     .bind()
+//!     .unwrap();
+//! println!("listening on http://{}", server.local_addrs()[0]);
+//! server.run().unwrap(); // until SIGTERM or SIGINT
+//! ```
+//!
+//! Models (docs/concurrency.md has the trade-offs and measurements):
+//! - [`Model::Iterative`]: one connection at a time;
+//! - [`Model::Fork`]: a process per connection;
+//! - [`Model::Threads`]: a thread per connection, bounded;
+//! - [`Model::Epoll`]: one event loop on one thread;
+//! - [`Model::Reactor`] (default): one event loop per core, each with its own
+//!   `SO_REUSEPORT` listener.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod blocking;
+pub mod config;
+mod event_loop;
+mod io;
+mod session;
+
+use std::fmt;
+use std::net::{SocketAddr, TcpListener};
+use std::str::FromStr;
+use std::sync::Arc;
+
+pub use config::Config;
+use osprey_rt::net::{self, ListenOptions};
+pub use osprey_rt::signals::Shutdown;
+use osprey_web::Handler;
+
+/// A concurrency model. All run the same connection engine and handlers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Model {
+    /// One connection at a time (teaching; the baseline of every comparison).
+    Iterative,
+    /// A process per connection; the parent reaps its children.
+    Fork,
+    /// A thread per connection, at most `Config::max_threads`.
+    Threads,
+    /// One event loop on one thread.
+    Epoll,
+    /// One event loop per core (`workers`), each with its own listener.
+    #[default]
+    Reactor,
+}
+
+impl Model {
+    /// Every model, in the order docs and benchmarks list them.
+    pub const ALL: [Model; 5] = [
+        Model::Iterative,
+        Model::Fork,
+        Model::Threads,
+        Model::Epoll,
+        Model::Reactor,
+    ];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::Iterative => "iterative",
+            Model::Fork => "fork",
+            Model::Threads => "threads",
+            Model::Epoll => "epoll",
+            Model::Reactor => "reactor",
+        }
+    }
+}
+
+impl fmt::Display for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Model {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Model, String> {
+        Model::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                format!("unknown model `{s}` (expected iterative, fork, threads, epoll or reactor)")
+            })
+    }
+}
+
+/// What every connection of a server shares, read-only.
+pub(crate) struct Shared {
+    pub handler: Arc<dyn Handler>,
+    pub config: Config,
+}
+
+/// Configures a [`Server`].
+pub struct ServerBuilder {
+    addrs: Vec<SocketAddr>,
+    model: Model,
+    workers: Option<usize>,
+    config: Config,
+    handler: Option<Arc<dyn Handler>>,
+    shutdown: Option<Shutdown>,
+    on_thread_start: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl ServerBuilder {
+    /// Adds an address to listen on (repeatable). Port 0 picks a free port; see
+    /// [`Server::local_addrs`].
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.addrs.push(addr);
+        self
+    }
+
+    /// The concurrency model.
+    pub fn model(mut self, model: Model) -> Self {
+        self.model = model;
+        self
+    }
+
+    /// Event loops for [`Model::Reactor`] (default: the number of cores).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = Some(workers.max(1));
+        self
+    }
+
+    /// Limits and timeouts.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The handler every request goes to.
+    pub fn handler(mut self, handler: impl Handler) -> Self {
+        self.handler = Some(Arc::new(handler));
+        self
+    }
+
+    /// Shutdown control. By default `run` installs SIGTERM/SIGINT handlers.
+    pub fn shutdown(mut self, shutdown: Shutdown) -> Self {
+        self.shutdown = Some(shutdown);
+        self
+    }
+
+    /// Runs `f` at the start of every event-loop thread (naming, pinning,
+    /// instrumentation in tests).
+    pub fn on_thread_start(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_thread_start = Some(Arc::new(f));
+        self
+    }
+
+    /// Binds every listener. Errors here (address in use, permission) are the
+    /// ones a command line reports before serving.
+    pub fn bind(self) -> std::io::Result<Server> {
+        let handler = self.handler.ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "no handler set")
+        })?;
+        let addrs = if self.addrs.is_empty() {
+            vec![SocketAddr::from(([127, 0, 0, 1], 8080))]
+        } else {
+            self.addrs
+        };
+        let loops = match self.model {
+            Model::Reactor => self
+                .workers
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            _ => 1,
+        };
+        // One listener per address per loop; all of a loop's listeners after the
+        // first reuse the port the first bound, so port 0 works with SO_REUSEPORT.
+        let mut per_loop: Vec<Vec<TcpListener>> = (0..loops).map(|_| Vec::new()).collect();
+        let mut local_addrs = Vec::new();
+        for addr in addrs {
+            let options = ListenOptions {
+                reuse_port: self.model == Model::Reactor,
+                ..ListenOptions::default()
+            };
+            let first = net::listen(addr, options)?;
+            let bound = first.local_addr()?;
+            local_addrs.push(bound);
+            per_loop[0].push(first);
+            for listeners in per_loop.iter_mut().skip(1) {
+                listeners.push(net::listen(bound, options)?);
+            }
+        }
+        // 50,000 connections need more than the default 1024 descriptors.
+        let _ = net::raise_fd_limit();
+        Ok(Server {
+            per_loop,
+            local_addrs,
+            model: self.model,
+            shared: Arc::new(Shared {
+                handler,
+                config: self.config,
+            }),
+            shutdown: self.shutdown,
+            on_thread_start: self.on_thread_start,
+        })
+    }
+}
+
+/// A server with its listeners bound, ready to run.
+pub struct Server {
+    per_loop: Vec<Vec<TcpListener>>,
+    local_addrs: Vec<SocketAddr>,
+    model: Model,
+    shared: Arc<Shared>,
+    shutdown: Option<Shutdown>,
+    on_thread_start: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl Server {
+    /// A builder with default settings: 127.0.0.1:8080, `reactor`.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            addrs: Vec::new(),
+            model: Model::default(),
+            workers: None,
+            config: Config::default(),
+            handler: None,
+            shutdown: None,
+            on_thread_start: None,
+        }
+    }
+
+    /// The addresses actually bound, in the order given (port 0 resolved).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// The model this server runs.
+    pub fn model(&self) -> Model {
+        self.model
+    }
+
+    /// Serves until shutdown is requested (SIGTERM/SIGINT unless a
+    /// [`Shutdown`] was given), then finishes in-flight requests within
+    /// `Config::shutdown_grace` and returns.
+    pub fn run(self) -> std::io::Result<()> {
+        let shutdown = match self.shutdown {
+            Some(s) => s,
+            None => Shutdown::install()?,
+        };
+        let shared = self.shared;
+        let mut per_loop = self.per_loop;
+        match self.model {
+            Model::Iterative => blocking::run_iterative(per_loop.remove(0), shared, shutdown),
+            Model::Threads => blocking::run_threads(per_loop.remove(0), shared, shutdown),
+            Model::Fork => blocking::run_fork(per_loop.remove(0), shared, shutdown),
+            Model::Epoll | Model::Reactor => {
+                let mut threads = Vec::new();
+                for (i, listeners) in per_loop.into_iter().enumerate() {
+                    let event_loop =
+                        event_loop::EventLoop::new(listeners, shared.clone(), &shutdown)?;
+                    let start = self.on_thread_start.clone();
+                    threads.push(
+                        std::thread::Builder::new()
+                            .name(format!("osprey-loop-{i}"))
+                            .spawn(move || {
+                                if let Some(f) = start {
+                                    f();
+                                }
+                                event_loop.run()
+                            })?,
+                    );
+                }
+                let mut result = Ok(());
+                for t in threads {
+                    match t.join() {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => result = Err(e),
+                        Err(_) => result = Err(std::io::Error::other("event loop panicked")),
+                    }
+                }
+                result
+            }
+        }
+    }
+}
