@@ -208,7 +208,8 @@ impl Chunked {
             let b = input[i];
             match self.state {
                 State::Size | State::SizeSpace | State::Extension => {
-                    self.line_len += 1;
+                    // The limit covers size and extensions, not the CR LF.
+                    self.line_len += usize::from(b != b'\r');
                     if self.line_len > self.max_chunk_line {
                         return Err(err(ErrorKind::ChunkLineTooLong));
                     }

@@ -61,6 +61,9 @@ enum Writing {
     Body(BodyFraming),
     /// Nothing more will be written.
     Closed,
+    /// The connection was handed to another protocol (101, or 2xx to CONNECT):
+    /// it stays open, but no longer speaks HTTP/1.1.
+    Upgraded,
 }
 
 /// The server side of one HTTP/1.1 connection.
@@ -208,6 +211,12 @@ impl ServerConn {
         self.unanswered.len()
     }
 
+    /// Whether a response handed the connection to another protocol: the
+    /// caller passes the socket and the bytes after the request to it.
+    pub fn is_upgraded(&self) -> bool {
+        self.writing == Writing::Upgraded
+    }
+
     /// Whether the connection should be closed once the output is flushed.
     pub fn should_close(&self) -> bool {
         self.writing == Writing::Closed
@@ -256,7 +265,7 @@ impl ServerConn {
             }
             self.writing = match framing.body {
                 BodyFraming::Empty => self.after_response(),
-                BodyFraming::Tunnel => Writing::Closed,
+                BodyFraming::Tunnel => Writing::Upgraded,
                 b => Writing::Body(b),
             };
         }
@@ -305,6 +314,11 @@ impl ServerConn {
         match &mut self.writing {
             // HEAD, 204, 304: the body is dropped, as the head promised.
             Writing::Idle | Writing::Closed => Ok(()),
+            // After a handover the bytes belong to the new protocol.
+            Writing::Upgraded => {
+                push(out);
+                Ok(())
+            }
             Writing::Body(BodyFraming::Length(left)) => {
                 if len > *left {
                     return Err(ProtoError::local(ErrorKind::BadContentLength));
@@ -347,7 +361,7 @@ impl ServerConn {
             }
             _ => {}
         }
-        if self.writing != Writing::Closed {
+        if self.writing != Writing::Closed && self.writing != Writing::Upgraded {
             self.writing = self.after_response();
         }
         Ok(())

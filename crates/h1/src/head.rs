@@ -272,7 +272,9 @@ impl HeadState {
             }
             Ok(None) => {
                 // An unfinished line already over a limit will only get longer.
-                if in_start && self.lines.partial_len(buf) > self.limits.max_request_line {
+                // A CR waiting for its LF is not part of the line.
+                let partial = self.lines.partial_len(buf) - usize::from(buf.last() == Some(&b'\r'));
+                if in_start && partial > self.limits.max_request_line {
                     return Err(err(ErrorKind::RequestLineTooLong));
                 }
                 if buf.len() > self.limits.max_head {
@@ -283,7 +285,16 @@ impl HeadState {
             Err(LineError::BareCr) => Err(err(ErrorKind::BareCr)),
             Err(LineError::BareLf) => Err(err(ErrorKind::BareLf)),
             Err(LineError::Control(i)) => Err(err(if in_start {
-                ErrorKind::BadStartLine
+                // Name the part of the request line the byte is in.
+                match buf[self.lines.pos..i]
+                    .iter()
+                    .filter(|&&b| b == b' ')
+                    .count()
+                {
+                    0 => ErrorKind::BadMethod,
+                    1 => ErrorKind::BadTarget,
+                    _ => ErrorKind::BadStartLine,
+                }
             } else if buf[self.lines.pos..i].contains(&b':') {
                 ErrorKind::BadHeaderValue
             } else {
@@ -325,7 +336,15 @@ pub(crate) fn parse_field_line(buf: &[u8], s: usize, e: usize) -> Result<Field, 
     let colon = match line.iter().position(|&b| !TCHAR[b as usize]) {
         Some(n) if line[n] == b':' && n > 0 => n,
         // RFC 9112 §5.1: no whitespace between name and colon, ever.
-        Some(n) if matches!(line[n], b' ' | b'\t') => return Err(err(ErrorKind::SpaceBeforeColon)),
+        // Whitespace followed by more name (`Foo Bar:`) is a malformed name.
+        Some(n) if matches!(line[n], b' ' | b'\t') => {
+            let after = line[n..].iter().find(|&&b| b != b' ' && b != b'\t');
+            return Err(err(if after == Some(&b':') {
+                ErrorKind::SpaceBeforeColon
+            } else {
+                ErrorKind::BadHeaderName
+            }));
+        }
         _ => return Err(err(ErrorKind::BadHeaderName)),
     };
     let raw = &line[colon + 1..];

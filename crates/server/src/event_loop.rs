@@ -104,6 +104,9 @@ pub(crate) struct EventLoop {
     signal: UnixStream,
     shared: Arc<Shared>,
     conns: Slab<Conn>,
+    // Boxed so lending a session to a connection moves a pointer, not the
+    // whole engine.
+    #[allow(clippy::vec_box)]
     pool: Vec<Box<Session>>,
     wheel: TimerWheel,
     date: DateCache,

@@ -202,12 +202,10 @@ impl Session {
     pub fn input_eof(&mut self, env: &Env<'_>) {
         let partial = self.buffered_input() > 0;
         match self.h1.read_eof() {
-            Err(e) if !self.h1.is_idle() || partial => {
-                // A request cut short: answer it only if its head was complete
-                // (there is a request to answer); otherwise just close.
-                if self.h1.in_flight() > 0 {
-                    self.h1.write_error(&mut self.out, e, &env.encode_config());
-                }
+            // A request cut short: answer it only if its head was complete (there
+            // is a request to answer); otherwise just close.
+            Err(e) if (!self.h1.is_idle() || partial) && self.h1.in_flight() > 0 => {
+                self.h1.write_error(&mut self.out, e, &env.encode_config());
             }
             _ => {}
         }

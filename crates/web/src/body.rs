@@ -85,7 +85,7 @@ impl Body {
 
     /// A stream from an iterator; each item is ready at once, so it is pulled as
     /// fast as the client reads.
-    pub fn from_iter<I>(pieces: I) -> Body
+    pub fn from_pieces<I>(pieces: I) -> Body
     where
         I: Iterator<Item = Bytes> + Send + 'static,
     {
@@ -311,6 +311,6 @@ mod tests {
     fn length_hints() {
         assert_eq!(Body::Empty.len_hint(), Some(0));
         assert_eq!(Body::from("abc").len_hint(), Some(3));
-        assert_eq!(Body::from_iter(std::iter::empty()).len_hint(), None);
+        assert_eq!(Body::from_pieces(std::iter::empty()).len_hint(), None);
     }
 }

@@ -1,0 +1,205 @@
+//! The server the integration suites run, one process per test, under any
+//! model. Routes:
+//!
+//! - `GET /` → `Hello, World!`
+//! - `POST /echo` → the request body
+//! - `POST /sha256` → `<length> <hex sha256>` of the request body
+//! - `GET /slow?ms=N` → sleeps N ms, then `slow done`
+//! - `GET /panic` → the handler panics
+//! - `GET /big?bytes=N` → N bytes in memory
+//! - `GET /stream?bytes=N&chunk=K` → N bytes pulled from an iterator
+//! - `GET /produce?bytes=N&chunk=K` → N bytes sent from a producer thread
+//! - `GET /file?bytes=N` → the first N bytes of a temp file (sendfile)
+//!
+//! Streamed and file bodies are the repeating pattern `i % 251` so a client can
+//! check every byte.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use clap::Parser;
+use osprey::{Body, Config, FileBody, Handler, Method, Model, Request, Response, Server, Status};
+use sha2::{Digest, Sha256};
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: Vec<SocketAddr>,
+    #[arg(long, default_value = "reactor")]
+    model: Model,
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Mark the handler blocking (event loops run it on the worker pool).
+    #[arg(long)]
+    blocking: bool,
+    #[arg(long)]
+    header_timeout_ms: Option<u64>,
+    #[arg(long)]
+    body_timeout_ms: Option<u64>,
+    #[arg(long)]
+    keep_alive_ms: Option<u64>,
+    #[arg(long)]
+    write_timeout_ms: Option<u64>,
+    #[arg(long)]
+    grace_ms: Option<u64>,
+    #[arg(long)]
+    max_body: Option<u64>,
+    #[arg(long)]
+    max_connections: Option<usize>,
+    #[arg(long)]
+    high_water: Option<usize>,
+}
+
+/// The byte at offset `i` of every generated body.
+fn pattern(i: u64) -> u8 {
+    (i % 251) as u8
+}
+
+fn pattern_bytes(start: u64, len: u64) -> Bytes {
+    (start..start + len)
+        .map(pattern)
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+fn param(req: &Request, name: &str) -> Option<u64> {
+    req.query()?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+}
+
+struct TestHandler {
+    file: Arc<std::fs::File>,
+    blocking: bool,
+}
+
+impl Handler for TestHandler {
+    fn call(&self, req: &mut Request) -> Response {
+        match (req.method().clone(), req.path()) {
+            (Method::Post, "/echo") => Response::new(Status::OK).body(Body::from(req.take_body())),
+            (Method::Post, "/sha256") => {
+                let digest = Sha256::digest(req.body());
+                let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+                Response::text(format!("{} {hex}", req.body().len()))
+            }
+            (_, "/slow") => {
+                std::thread::sleep(Duration::from_millis(param(req, "ms").unwrap_or(1000)));
+                Response::text("slow done")
+            }
+            (_, "/panic") => panic!("test handler panics on purpose"),
+            (_, "/big") => {
+                let n = param(req, "bytes").unwrap_or(1 << 20);
+                Response::new(Status::OK).body(Body::Bytes(pattern_bytes(0, n)))
+            }
+            (_, "/stream") => {
+                let n = param(req, "bytes").unwrap_or(1 << 20);
+                let chunk = param(req, "chunk").unwrap_or(64 * 1024).max(1);
+                let pieces = (0..n)
+                    .step_by(chunk as usize)
+                    .map(move |start| pattern_bytes(start, chunk.min(n - start)));
+                Response::new(Status::OK).body(Body::from_pieces(pieces))
+            }
+            (_, "/produce") => {
+                let n = param(req, "bytes").unwrap_or(1 << 20);
+                let chunk = param(req, "chunk").unwrap_or(64 * 1024).max(1);
+                let (tx, body) = Body::channel(4);
+                std::thread::spawn(move || {
+                    let mut start = 0;
+                    while start < n {
+                        let len = chunk.min(n - start);
+                        if tx.send(pattern_bytes(start, len)).is_err() {
+                            return;
+                        }
+                        start += len;
+                    }
+                });
+                Response::new(Status::OK).body(body)
+            }
+            (_, "/file") => {
+                let len = param(req, "bytes").unwrap_or(1 << 20).min(FILE_SIZE);
+                Response::new(Status::OK).body(Body::File(FileBody {
+                    file: self.file.clone(),
+                    offset: 0,
+                    len,
+                }))
+            }
+            _ => Response::text("Hello, World!"),
+        }
+    }
+
+    fn is_blocking(&self) -> bool {
+        self.blocking
+    }
+}
+
+const FILE_SIZE: u64 = 8 << 20;
+
+fn main() {
+    let args = Args::parse();
+    let mut config = Config::default();
+    let ms = Duration::from_millis;
+    if let Some(v) = args.header_timeout_ms {
+        config.header_timeout = ms(v);
+    }
+    if let Some(v) = args.body_timeout_ms {
+        config.body_timeout = ms(v);
+    }
+    if let Some(v) = args.keep_alive_ms {
+        config.keep_alive_timeout = ms(v);
+    }
+    if let Some(v) = args.write_timeout_ms {
+        config.write_timeout = ms(v);
+    }
+    if let Some(v) = args.grace_ms {
+        config.shutdown_grace = ms(v);
+    }
+    if let Some(v) = args.max_body {
+        config.limits.max_body = v;
+    }
+    if let Some(v) = args.max_connections {
+        config.max_connections = v;
+        config.max_threads = v;
+        config.max_children = v;
+    }
+    if let Some(v) = args.high_water {
+        config.output_high_water = v;
+    }
+    let path = std::env::temp_dir().join(format!("osprey-test-file-{}", std::process::id()));
+    std::fs::write(&path, pattern_bytes(0, FILE_SIZE)).expect("write test file");
+    let file = std::fs::File::open(&path).expect("open test file");
+    let _ = std::fs::remove_file(&path);
+    let handler = TestHandler {
+        file: Arc::new(file),
+        blocking: args.blocking,
+    };
+    let mut builder = Server::builder()
+        .model(args.model)
+        .config(config)
+        .handler(handler);
+    for addr in args.listen {
+        builder = builder.listen(addr);
+    }
+    if let Some(n) = args.workers {
+        builder = builder.workers(n);
+    }
+    let server = match builder.bind() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("osprey-test-server: {e}");
+            std::process::exit(2);
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    for addr in server.local_addrs() {
+        let _ = writeln!(out, "listening on http://{addr}");
+    }
+    let _ = out.flush();
+    drop(out);
+    if let Err(e) = server.run() {
+        eprintln!("osprey-test-server: {e}");
+        std::process::exit(1);
+    }
+}
