@@ -44,20 +44,24 @@ pub fn reap_children(mut exited: impl FnMut(libc::pid_t)) -> usize {
     }
 }
 
+/// Sends signal `sig` to process `pid`.
+pub fn send_signal(pid: libc::pid_t, sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: kill takes plain integers; a stale pid at worst fails with ESRCH.
+    if unsafe { libc::kill(pid, sig) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Asks a child to finish and exit (SIGTERM).
 pub fn terminate(pid: libc::pid_t) {
-    // SAFETY: kill takes plain integers; a stale pid at worst fails with ESRCH.
-    unsafe {
-        libc::kill(pid, libc::SIGTERM);
-    }
+    let _ = send_signal(pid, libc::SIGTERM);
 }
 
 /// Ends a child at once (SIGKILL).
 pub fn kill(pid: libc::pid_t) {
-    // SAFETY: as in terminate.
-    unsafe {
-        libc::kill(pid, libc::SIGKILL);
-    }
+    let _ = send_signal(pid, libc::SIGKILL);
 }
 
 /// Waits for one child to exit, blocking; `false` when there are none.

@@ -1,1 +1,306 @@
-//! Placeholder.
+//! Test support: a server process on a free port, and a raw TCP client that
+//! can send any bytes and read responses with Osprey's own response parser.
+//!
+//! Servers are started as processes (the `fork` model must not run inside a
+//! multi-threaded test harness, and signals need a process of their own). Tests
+//! never sleep waiting for a server: the process prints `listening on …` once its
+//! listeners are bound, and the fixture reads that line.
+
+#![forbid(unsafe_code)]
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use osprey::h1::{BodyDecoder, Parsed, RequestContext, ResponseParser};
+use osprey::proto::Limits;
+
+/// A server process started for one test; killed when dropped.
+pub struct ServerProcess {
+    child: Child,
+    /// The first address it listens on.
+    pub addr: SocketAddr,
+    lines: mpsc::Receiver<String>,
+}
+
+impl ServerProcess {
+    /// Starts `program` with `args` and waits for its `listening on` line.
+    pub fn start(program: &str, args: &[&str]) -> ServerProcess {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {program}: {e}"));
+        let stdout: ChildStdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let first = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server printed its address");
+        let addr = first
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+            .parse()
+            .expect("address");
+        ServerProcess { child, addr, lines }
+    }
+
+    /// Waits for a line on the server's stdout (a readiness marker printed by a
+    /// handler), at most `timeout`.
+    pub fn wait_for_line(&self, text: &str, timeout: Duration) -> bool {
+        let until = Instant::now() + timeout;
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `http://addr` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends a signal (e.g. `libc::SIGTERM`).
+    pub fn signal(&self, sig: i32) {
+        osprey_rt::process::send_signal(self.child.id() as i32, sig).expect("kill");
+    }
+
+    /// Waits for the process to exit, at most `timeout`.
+    pub fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let until = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Resident memory of the process in KiB (VmRSS).
+    pub fn rss_kib(&self) -> u64 {
+        rss_kib(self.child.id())
+    }
+}
+
+/// VmRSS of process `pid` in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A response read by [`RawClient`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawResponse {
+    /// Status code.
+    pub status: u16,
+    /// Header fields, names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// The decoded body.
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// First value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A TCP client that writes raw bytes and parses responses.
+pub struct RawClient {
+    /// The socket.
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RawClient {
+    /// Connects, with a 10 s read timeout so a stuck server fails the test.
+    pub fn connect(addr: SocketAddr) -> RawClient {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        RawClient::from_stream(stream)
+    }
+
+    /// Wraps an already connected socket.
+    pub fn from_stream(stream: TcpStream) -> RawClient {
+        stream.set_nodelay(true).unwrap();
+        RawClient {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Writes all of `bytes`.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send");
+    }
+
+    fn fill(&mut self) -> io::Result<usize> {
+        let mut chunk = [0u8; 64 * 1024];
+        let n = self.stream.read(&mut chunk)?;
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(n)
+    }
+
+    /// Reads one response (to a request of method HEAD if `head`).
+    pub fn read_response_to(&mut self, head: bool) -> io::Result<RawResponse> {
+        let ctx = RequestContext {
+            head,
+            connect: false,
+        };
+        loop {
+            let mut parser = ResponseParser::new(Limits::default());
+            let head_len = loop {
+                match parser.parse(&self.buf, ctx) {
+                    Ok(Parsed::Complete(n)) => break n,
+                    Ok(Parsed::Partial) => {
+                        if self.fill()? == 0 {
+                            return Err(io::ErrorKind::UnexpectedEof.into());
+                        }
+                    }
+                    Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+                }
+            };
+            let h = parser.head();
+            let status = h.status.as_u16();
+            let headers: Vec<(String, String)> = h
+                .headers(&self.buf)
+                .map(|(n, v)| {
+                    (
+                        String::from_utf8_lossy(n).to_ascii_lowercase(),
+                        String::from_utf8_lossy(v).into_owned(),
+                    )
+                })
+                .collect();
+            let mut decoder = BodyDecoder::new(
+                h.body,
+                &Limits {
+                    max_body: u64::MAX,
+                    ..Limits::default()
+                },
+            );
+            self.buf.drain(..head_len);
+            let mut body = Vec::new();
+            loop {
+                let step = decoder
+                    .decode(&self.buf)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                body.extend_from_slice(&self.buf[step.data.clone()]);
+                self.buf.drain(..step.consumed);
+                if step.done {
+                    break;
+                }
+                if step.data.is_empty() && self.fill()? == 0 {
+                    decoder
+                        .eof()
+                        .map_err(|e| io::Error::new(io::ErrorKind::UnexpectedEof, e))?;
+                    break;
+                }
+            }
+            // Interim responses (100 Continue) precede the final one.
+            if (100..200).contains(&status) && status != 101 {
+                continue;
+            }
+            return Ok(RawResponse {
+                status,
+                headers,
+                body,
+            });
+        }
+    }
+
+    /// Reads one response to a non-HEAD request.
+    pub fn read_response(&mut self) -> io::Result<RawResponse> {
+        self.read_response_to(false)
+    }
+
+    /// Sends `request` and reads its response.
+    pub fn roundtrip(&mut self, request: &[u8]) -> RawResponse {
+        self.send(request);
+        self.read_response().expect("response")
+    }
+
+    /// Whether the server closes the connection (EOF, or a reset) within
+    /// `timeout`, discarding anything else it sends.
+    pub fn closed_within(&mut self, timeout: Duration) -> bool {
+        let until = Instant::now() + timeout;
+        let mut chunk = [0u8; 4096];
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            self.stream
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .unwrap();
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e)
+                    if e.kind() == io::ErrorKind::WouldBlock
+                        || e.kind() == io::ErrorKind::TimedOut =>
+                {
+                    return false
+                }
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+}
+
+/// `GET path HTTP/1.1` with a Host header and optional extra lines.
+pub fn get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").into_bytes()
+}
+
+/// The byte at offset `i` of the test server's generated bodies.
+pub fn pattern(i: u64) -> u8 {
+    (i % 251) as u8
+}
+
+/// Whether `body` is the test server's pattern from offset 0.
+pub fn is_pattern(body: &[u8]) -> bool {
+    body.iter()
+        .enumerate()
+        .all(|(i, &b)| b == pattern(i as u64))
+}
+
+/// Raises this process's open-file limit (tests that open 1,000 sockets).
+pub fn raise_fd_limit() {
+    osprey_rt::net::raise_fd_limit().expect("raise the open-file limit");
+}

@@ -4,7 +4,7 @@
 //! - `GET /` → `Hello, World!`
 //! - `POST /echo` → the request body
 //! - `POST /sha256` → `<length> <hex sha256>` of the request body
-//! - `GET /slow?ms=N` → sleeps N ms, then `slow done`
+//! - `GET /slow?ms=N` → prints `slow started`, sleeps N ms, then `slow done`
 //! - `GET /panic` → the handler panics
 //! - `GET /big?bytes=N` → N bytes in memory
 //! - `GET /stream?bytes=N&chunk=K` → N bytes pulled from an iterator
@@ -86,6 +86,8 @@ impl Handler for TestHandler {
                 Response::text(format!("{} {hex}", req.body().len()))
             }
             (_, "/slow") => {
+                // A readiness marker for tests that act while a request runs.
+                println!("slow started");
                 std::thread::sleep(Duration::from_millis(param(req, "ms").unwrap_or(1000)));
                 Response::text("slow done")
             }
