@@ -30,8 +30,9 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long graceful shutdown waits for in-flight requests.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-/// Connections per event loop (or in total for the blocking models' bounds
-/// below). Above it the server stops accepting until one closes.
+/// Connections the server holds at once; the `reactor` model gives each loop an
+/// equal share. Above it the server stops accepting until one closes. (The
+/// blocking models are bounded by `MAX_THREADS` and `MAX_CHILDREN` instead.)
 pub const MAX_CONNECTIONS: usize = 100_000;
 
 /// Threads in the `threads` model; more connections wait in the backlog.

@@ -120,6 +120,8 @@ pub(crate) struct EventLoop {
     /// Connections with input left over after their turn's read budget.
     requeued: Vec<usize>,
     draining: Option<Instant>,
+    /// This loop's share of `Config::max_connections`.
+    max_connections: usize,
 }
 
 impl EventLoop {
@@ -127,6 +129,7 @@ impl EventLoop {
         listeners: Vec<StdTcpListener>,
         shared: Arc<Shared>,
         shutdown: &Shutdown,
+        loops: usize,
     ) -> io::Result<EventLoop> {
         let poll = Poll::new()?;
         let mut mio_listeners = Vec::with_capacity(listeners.len());
@@ -166,6 +169,7 @@ impl EventLoop {
             accept_retry: None,
             requeued: Vec::new(),
             draining: None,
+            max_connections: shared.config.max_connections.div_ceil(loops.max(1)),
             shared,
         })
     }
@@ -241,7 +245,7 @@ impl EventLoop {
 
     fn accept(&mut self, index: usize) {
         while !self.accept_paused && self.draining.is_none() {
-            if self.conns.len() >= self.shared.config.max_connections {
+            if self.conns.len() >= self.max_connections {
                 // Stop accepting: with edge-triggered readiness no event comes
                 // back until we accept again, so nothing spins.
                 self.accept_paused = true;
@@ -266,7 +270,7 @@ impl EventLoop {
     fn resume_accepting(&mut self) {
         if self.accept_paused
             && self.accept_retry.is_none()
-            && self.conns.len() < self.shared.config.max_connections
+            && self.conns.len() < self.max_connections
         {
             self.accept_paused = false;
             for i in 0..self.listeners.len() {

@@ -260,9 +260,10 @@ impl Server {
             Model::Fork => blocking::run_fork(per_loop.remove(0), shared, shutdown),
             Model::Epoll | Model::Reactor => {
                 let mut threads = Vec::new();
+                let loops = per_loop.len();
                 for (i, listeners) in per_loop.into_iter().enumerate() {
                     let event_loop =
-                        event_loop::EventLoop::new(listeners, shared.clone(), &shutdown)?;
+                        event_loop::EventLoop::new(listeners, shared.clone(), &shutdown, loops)?;
                     let start = self.on_thread_start.clone();
                     threads.push(
                         std::thread::Builder::new()

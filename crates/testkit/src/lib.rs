@@ -55,6 +55,17 @@ impl ServerProcess {
         ServerProcess { child, addr, lines }
     }
 
+    /// Starts `program` (the test server) on a free port of 127.0.0.1 under
+    /// `model`, with two reactor loops unless `extra` says `--workers`.
+    pub fn start_model(program: &str, model: &str, extra: &[&str]) -> ServerProcess {
+        let mut args = vec!["--listen", "127.0.0.1:0", "--model", model];
+        if !extra.contains(&"--workers") {
+            args.extend(["--workers", "2"]);
+        }
+        args.extend_from_slice(extra);
+        ServerProcess::start(program, &args)
+    }
+
     /// Waits for a line on the server's stdout (a readiness marker printed by a
     /// handler), at most `timeout`.
     pub fn wait_for_line(&self, text: &str, timeout: Duration) -> bool {
@@ -112,6 +123,23 @@ pub fn rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
+}
+
+/// CPU time (user + system) used so far by process `pid` and its threads.
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name start with the state; utime
+    // and stime are the 12th and 13th of them, in clock ticks (100 per second).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let ticks = field(11) + field(12);
+    Duration::from_millis(ticks * 10)
 }
 
 impl Drop for ServerProcess {

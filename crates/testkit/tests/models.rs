@@ -11,16 +11,7 @@ use osprey_testkit::{get, is_pattern, RawClient, ServerProcess};
 const SERVER: &str = env!("CARGO_BIN_EXE_osprey-test-server");
 
 fn start(model: &str, extra: &[&str]) -> ServerProcess {
-    let mut args = vec![
-        "--listen",
-        "127.0.0.1:0",
-        "--model",
-        model,
-        "--workers",
-        "2",
-    ];
-    args.extend_from_slice(extra);
-    ServerProcess::start(SERVER, &args)
+    ServerProcess::start_model(SERVER, model, extra)
 }
 
 fn sha256_hex(data: &[u8]) -> String {

@@ -51,6 +51,9 @@ struct Args {
     max_connections: Option<usize>,
     #[arg(long)]
     high_water: Option<usize>,
+    /// Lower the open-file limit after binding (to provoke EMFILE).
+    #[arg(long)]
+    fd_limit: Option<u64>,
 }
 
 /// The byte at offset `i` of every generated body.
@@ -194,6 +197,9 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if let Some(n) = args.fd_limit {
+        osprey_rt::net::set_fd_limit(n).expect("set the open-file limit");
+    }
     let mut out = std::io::stdout().lock();
     for addr in server.local_addrs() {
         let _ = writeln!(out, "listening on http://{addr}");
