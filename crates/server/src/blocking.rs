@@ -18,7 +18,8 @@ use osprey_rt::event::{Events, Interest, Poll, SourceFd, Token};
 use osprey_rt::process::{self, Forked};
 use osprey_rt::signals::Shutdown;
 
-use crate::io::{flush, read_some, Flushed, LINGER_BYTES, LINGER_TIMEOUT};
+use crate::config::Config;
+use crate::io::{flush, read_some, Flushed};
 use crate::session::{Env, Expiry, Next, Phase, Session};
 use crate::Shared;
 
@@ -83,7 +84,7 @@ pub(crate) fn serve_connection(
         }
         if session.finished() {
             if !client_closed {
-                linger(&mut stream);
+                linger(&mut stream, config);
             }
             return;
         }
@@ -142,14 +143,14 @@ pub(crate) fn serve_connection(
 
 /// Closes our sending side, then reads and discards what the client still sends
 /// for a short while, so our last response is not lost to a reset.
-fn linger(stream: &mut TcpStream) {
+fn linger(stream: &mut TcpStream, config: &Config) {
     if stream.shutdown(SocketShutdown::Write).is_err() {
         return;
     }
-    let until = Instant::now() + LINGER_TIMEOUT;
+    let until = Instant::now() + config.linger_timeout;
     let mut discarded = 0;
     let mut sink = [0u8; 4096];
-    while discarded < LINGER_BYTES {
+    while discarded < config.linger_bytes {
         let now = Instant::now();
         if now >= until || stream.set_read_timeout(Some(until - now)).is_err() {
             return;

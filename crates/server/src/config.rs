@@ -62,6 +62,15 @@ pub const BLOCKING_QUEUE: usize = 1024;
 /// to others (edge-triggered starvation guard).
 pub const READ_PER_TURN: usize = 256 * 1024;
 
+/// After the server ends a connection it shuts its sending side and reads and
+/// discards what the client still sends, for at most this long and this many
+/// bytes, so unread request bytes do not turn into a reset that destroys our
+/// last response before the client reads it (nginx's lingering close).
+pub const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// See [`LINGER_TIMEOUT`].
+pub const LINGER_BYTES: usize = 1 << 20;
+
 /// Everything configurable about a server.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -95,6 +104,14 @@ pub struct Config {
     pub blocking_threads: usize,
     /// See [`BLOCKING_QUEUE`].
     pub blocking_queue: usize,
+    /// See [`READ_PER_TURN`].
+    pub read_per_turn: usize,
+    /// See [`LINGER_TIMEOUT`].
+    pub linger_timeout: Duration,
+    /// See [`LINGER_BYTES`].
+    pub linger_bytes: usize,
+    /// Listen backlog (`osprey_rt::net::DEFAULT_BACKLOG`).
+    pub backlog: i32,
     /// The `Server` header value; `None` sends none.
     pub server_name: Option<String>,
 }
@@ -117,6 +134,10 @@ impl Default for Config {
             read_buffer: READ_BUFFER,
             blocking_threads: BLOCKING_THREADS,
             blocking_queue: BLOCKING_QUEUE,
+            read_per_turn: READ_PER_TURN,
+            linger_timeout: LINGER_TIMEOUT,
+            linger_bytes: LINGER_BYTES,
+            backlog: osprey_rt::net::DEFAULT_BACKLOG,
             server_name: Some("osprey".into()),
         }
     }

@@ -29,8 +29,7 @@ use osprey_rt::workers::WorkerPool;
 use osprey_web::{Request, Response, Status};
 use slab::Slab;
 
-use crate::config::READ_PER_TURN;
-use crate::io::{flush, read_some, Flushed, LINGER_BYTES, LINGER_TIMEOUT};
+use crate::io::{flush, read_some, Flushed};
 use crate::session::{call_handler, Env, Expiry, Next, Phase, Session};
 use crate::Shared;
 
@@ -347,7 +346,7 @@ impl EventLoop {
             peer: Some(conn.peer),
         };
         let session = conn.session.as_mut().expect("session attached above");
-        let mut budget = READ_PER_TURN;
+        let mut budget = config.read_per_turn;
         let mut offload = false;
         let mut close = false;
         loop {
@@ -627,9 +626,10 @@ impl EventLoop {
             self.close(key);
             return;
         }
-        conn.lingering = Some((self.now + LINGER_TIMEOUT, 0));
+        let until = self.now + self.shared.config.linger_timeout;
+        conn.lingering = Some((until, 0));
         conn.timer_gen = conn.timer_gen.wrapping_add(1);
-        conn.deadline = self.now + LINGER_TIMEOUT;
+        conn.deadline = until;
         conn.filed = conn.deadline;
         self.wheel.insert(key, conn.timer_gen, conn.deadline);
         self.linger(key);
@@ -643,7 +643,7 @@ impl EventLoop {
                 Ok(0) => break,
                 Ok(n) => {
                     let (until, seen) = conn.lingering.expect("lingering");
-                    if seen + n > LINGER_BYTES {
+                    if seen + n > self.shared.config.linger_bytes {
                         break;
                     }
                     conn.lingering = Some((until, seen + n));

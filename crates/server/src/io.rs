@@ -75,11 +75,3 @@ pub(crate) fn read_some<S: Read>(socket: &mut S, buf: &mut [u8]) -> io::Result<u
         }
     }
 }
-
-/// Bytes read and discarded after the server closes its sending side, so that
-/// unread request bytes do not make the kernel reset the connection before the
-/// client has read our last response (nginx's "lingering close").
-pub(crate) const LINGER_BYTES: usize = 1 << 20;
-
-/// How long a lingering close waits for the client to finish sending.
-pub(crate) const LINGER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);

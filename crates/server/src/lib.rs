@@ -184,6 +184,7 @@ impl ServerBuilder {
         for addr in addrs {
             let options = ListenOptions {
                 reuse_port: self.model == Model::Reactor,
+                backlog: self.config.backlog,
                 ..ListenOptions::default()
             };
             let first = net::listen(addr, options)?;
