@@ -406,6 +406,13 @@ impl EventLoop {
                         }
                     }
                     Ok(n) => {
+                        // Edge-triggered: a short read emptied the socket, and
+                        // anything arriving later raises a new edge. Skipping
+                        // the read that would return EAGAIN saves a syscall per
+                        // request.
+                        if n < want {
+                            conn.readable = false;
+                        }
                         session.commit_read(n);
                         budget -= n;
                         conn.last_progress = self.now;
