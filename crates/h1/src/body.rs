@@ -312,22 +312,32 @@ impl Chunked {
         self.trailer_buf
             .extend_from_slice(&input[..input.len().min(room)]);
         loop {
+            // As in heads: a limit already broken before the bad byte wins, so the
+            // error does not depend on how the input was split.
             let line = self.trailer_lines.next(&self.trailer_buf).map_err(|e| {
                 err(match e {
-                    LineError::BareCr => ErrorKind::BareCr,
-                    LineError::BareLf => ErrorKind::BareLf,
+                    _ if e.at() > self.max_trailer => ErrorKind::TrailerTooLarge,
+                    LineError::BareCr(_) => ErrorKind::BareCr,
+                    LineError::BareLf(_) => ErrorKind::BareLf,
                     LineError::Control(_) => ErrorKind::BadChunk,
                 })
             })?;
-            match line {
+            // The limit covers the field lines, not the blank line that ends
+            // the section; a CR still waiting for its LF is not counted yet.
+            let end = self.trailer_lines.pos;
+            let size = match line {
                 None => {
-                    if self.trailer_buf.len() > self.max_trailer {
-                        return Err(err(ErrorKind::TrailerTooLarge));
-                    }
-                    return Ok(self.trailer_buf.len() - before);
+                    self.trailer_buf.len() - usize::from(self.trailer_buf.last() == Some(&b'\r'))
                 }
+                Some((s, e)) if s == e => end - 2,
+                Some(_) => end,
+            };
+            if size > self.max_trailer {
+                return Err(err(ErrorKind::TrailerTooLarge));
+            }
+            match line {
+                None => return Ok(self.trailer_buf.len() - before),
                 Some((s, e)) if s == e => {
-                    let end = self.trailer_lines.pos;
                     self.state = State::Done;
                     self.trailer_buf = Vec::new();
                     return Ok(end - before);

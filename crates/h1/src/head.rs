@@ -272,34 +272,51 @@ impl HeadState {
             }
             Ok(None) => {
                 // An unfinished line already over a limit will only get longer.
-                // A CR waiting for its LF is not part of the line.
-                let partial = self.lines.partial_len(buf) - usize::from(buf.last() == Some(&b'\r'));
-                if in_start && partial > self.limits.max_request_line {
+                // A CR waiting for its LF is not counted yet: whether it ends
+                // the line or is a bare CR, the complete input is judged the
+                // same way (see the error arm below).
+                let pending_cr = usize::from(buf.last() == Some(&b'\r'));
+                if in_start
+                    && self.lines.partial_len(buf) - pending_cr > self.limits.max_request_line
+                {
                     return Err(err(ErrorKind::RequestLineTooLong));
                 }
-                if buf.len() > self.limits.max_head {
+                if buf.len() - pending_cr > self.limits.max_head {
                     return Err(err(ErrorKind::HeadTooLarge));
                 }
                 Ok(Line::Partial)
             }
-            Err(LineError::BareCr) => Err(err(ErrorKind::BareCr)),
-            Err(LineError::BareLf) => Err(err(ErrorKind::BareLf)),
-            Err(LineError::Control(i)) => Err(err(if in_start {
-                // Name the part of the request line the byte is in.
-                match buf[self.lines.pos..i]
-                    .iter()
-                    .filter(|&&b| b == b' ')
-                    .count()
-                {
-                    0 => ErrorKind::BadMethod,
-                    1 => ErrorKind::BadTarget,
-                    _ => ErrorKind::BadStartLine,
+            Err(e) => {
+                let at = e.at();
+                // The bytes before the bad one may already break a limit; a
+                // split input would have reported that first, so must we.
+                if in_start && at - self.lines.pos > self.limits.max_request_line {
+                    return Err(err(ErrorKind::RequestLineTooLong));
                 }
-            } else if buf[self.lines.pos..i].contains(&b':') {
-                ErrorKind::BadHeaderValue
-            } else {
-                ErrorKind::BadHeaderName
-            })),
+                if at > self.limits.max_head {
+                    return Err(err(ErrorKind::HeadTooLarge));
+                }
+                Err(err(match e {
+                    LineError::BareCr(_) => ErrorKind::BareCr,
+                    LineError::BareLf(_) => ErrorKind::BareLf,
+                    // Name the part of the request line the byte is in.
+                    LineError::Control(_) if in_start => {
+                        match buf[self.lines.pos..at]
+                            .iter()
+                            .filter(|&&b| b == b' ')
+                            .count()
+                        {
+                            0 => ErrorKind::BadMethod,
+                            1 => ErrorKind::BadTarget,
+                            _ => ErrorKind::BadStartLine,
+                        }
+                    }
+                    LineError::Control(_) if buf[self.lines.pos..at].contains(&b':') => {
+                        ErrorKind::BadHeaderValue
+                    }
+                    LineError::Control(_) => ErrorKind::BadHeaderName,
+                }))
+            }
         }
     }
 

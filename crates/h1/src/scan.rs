@@ -49,15 +49,26 @@ pub(crate) fn find_ctl(buf: &[u8], from: usize) -> Option<usize> {
         .map(|j| i + j)
 }
 
-/// Why a line could not be delimited.
+/// Why a line could not be delimited, and the offset of the offending byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LineError {
     /// A CR followed by something other than LF.
-    BareCr,
+    BareCr(usize),
     /// An LF without CR before it.
-    BareLf,
-    /// Another byte a head line may not contain, at this offset.
+    BareLf(usize),
+    /// Another byte a head line may not contain.
     Control(usize),
+}
+
+impl LineError {
+    /// Offset of the offending byte. Callers check their size limits against
+    /// the bytes before it first, so that the error reported does not depend on
+    /// whether the bad byte arrived in the same read as the bytes before it.
+    pub(crate) fn at(self) -> usize {
+        match self {
+            LineError::BareCr(i) | LineError::BareLf(i) | LineError::Control(i) => i,
+        }
+    }
 }
 
 /// A resumable line splitter over a buffer that only ever grows at the end.
@@ -92,14 +103,14 @@ impl Lines {
                         self.scanned = 0;
                         Ok(Some((start, i)))
                     }
-                    Some(_) => Err(LineError::BareCr),
+                    Some(_) => Err(LineError::BareCr(i)),
                     None => {
                         // Wait for the LF; everything before the CR is checked.
                         self.scanned = i - start;
                         Ok(None)
                     }
                 },
-                b'\n' => Err(LineError::BareLf),
+                b'\n' => Err(LineError::BareLf(i)),
                 _ => Err(LineError::Control(i)),
             },
         }
@@ -148,8 +159,8 @@ mod tests {
 
     #[test]
     fn line_errors() {
-        assert_eq!(Lines::default().next(b"a\rb"), Err(LineError::BareCr));
-        assert_eq!(Lines::default().next(b"a\nb"), Err(LineError::BareLf));
+        assert_eq!(Lines::default().next(b"a\rb"), Err(LineError::BareCr(1)));
+        assert_eq!(Lines::default().next(b"a\nb"), Err(LineError::BareLf(1)));
         assert_eq!(
             Lines::default().next(b"a\0b\r\n"),
             Err(LineError::Control(1))

@@ -1,0 +1,6 @@
+#![no_main]
+//! See osprey_fuzz::server_conn for the input layout and the properties checked.
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| osprey_fuzz::server_conn(data));
