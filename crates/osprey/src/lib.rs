@@ -3,15 +3,22 @@
 //! `osprey` alone.
 //!
 //! ```no_run
-//! use osprey::{Model, Request, Response, Server};
+//! use osprey::{Body, Method, Model, Request, Response, Server, Status};
 //!
-//! let server = Server::builder()
-//!     .listen("127.0.0.1:8080".parse().unwrap())
-//!     .model(Model::Reactor)
-//!     .handler(|_: &mut Request| Response::text("Hello, World!"))
-//!     .bind()
-//!     .unwrap();
-//! server.run().unwrap();
+//! fn main() -> std::io::Result<()> {
+//!     let server = Server::builder()
+//!         .listen("127.0.0.1:8080".parse().unwrap())
+//!         .model(Model::Reactor)
+//!         .handler(|req: &mut Request| {
+//!             if *req.method() == Method::Post && req.path() == "/echo" {
+//!                 return Response::new(Status::OK).body(Body::from(req.take_body()));
+//!             }
+//!             Response::text("Hello, World!")
+//!         })
+//!         .bind()?;
+//!     println!("listening on http://{}", server.local_addrs()[0]);
+//!     server.run() // until SIGTERM or SIGINT
+//! }
 //! ```
 
 #![forbid(unsafe_code)]
