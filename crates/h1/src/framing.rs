@@ -90,6 +90,10 @@ impl FramingFields {
     }
 
     fn connection(&mut self, value: &[u8]) {
+        if value.eq_ignore_ascii_case(b"keep-alive") {
+            self.keep_alive = true;
+            return;
+        }
         for option in value.split(|&b| b == b',').map(trim_ows) {
             if option.eq_ignore_ascii_case(b"close") {
                 self.close = true;

@@ -15,7 +15,7 @@ use osprey_proto::chars::{trim_ows, TARGET, TCHAR};
 use osprey_proto::{ErrorKind, Limits, Method, ProtoError, Status, Version};
 
 use crate::framing::{self, BodyFraming};
-use crate::scan::{LineError, Lines};
+use crate::scan::{find_ctl, find_not_in, LineError, Lines};
 
 /// A byte range of the buffer a head was parsed from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -325,6 +325,26 @@ impl HeadState {
     #[inline]
     fn fields(&mut self, buf: &[u8], fields: &mut Vec<Field>) -> Result<Option<usize>, ProtoError> {
         loop {
+            // Fast path: a whole, valid field line at the start of a line. Anything
+            // else (or a limit) takes the exact path below, which accepts the same
+            // lines and reports the errors.
+            if self.lines.scanned == 0 {
+                let pos = self.lines.pos;
+                if buf.get(pos..pos + 2) == Some(b"\r\n") && pos + 2 <= self.limits.max_head {
+                    self.lines.examined += 1;
+                    self.lines.pos = pos + 2;
+                    self.stage = Stage::Done;
+                    return Ok(Some(pos + 2));
+                }
+                if let Some((field, next)) = fast_field_line(buf, self.lines.pos) {
+                    if next <= self.limits.max_head && fields.len() < self.limits.max_headers {
+                        self.lines.examined += next - 1 - self.lines.pos;
+                        self.lines.pos = next;
+                        fields.push(field);
+                        continue;
+                    }
+                }
+            }
             let (s, e) = match self.next_line(buf)? {
                 Line::Partial => return Ok(None),
                 Line::Complete(s, e) => (s, e),
@@ -339,6 +359,36 @@ impl HeadState {
             fields.push(parse_field_line(buf, s, e)?);
         }
     }
+}
+
+/// A complete, valid field line starting at `s`: the field and the offset after
+/// its CR LF. Each byte is looked at once: the name with the tchar table up to
+/// the colon, the value with the control scan up to the CR. `None` means "take
+/// the exact path", not "invalid".
+#[inline(always)]
+fn fast_field_line(buf: &[u8], s: usize) -> Option<(Field, usize)> {
+    let colon = find_not_in(buf, s, &TCHAR)?;
+    if colon == s || buf[colon] != b':' {
+        return None;
+    }
+    let cr = find_ctl(buf, colon + 1)?;
+    if buf[cr] != b'\r' || buf.get(cr + 1) != Some(&b'\n') {
+        return None;
+    }
+    let mut vstart = colon + 1;
+    if buf[vstart] == b' ' {
+        vstart += 1;
+    }
+    let raw = &buf[vstart..cr];
+    let value = trim_ows(raw);
+    let vstart = vstart + (value.as_ptr() as usize - raw.as_ptr() as usize);
+    Some((
+        Field {
+            name: Span::new(s, colon),
+            value: Span::new(vstart, vstart + value.len()),
+        },
+        cr + 2,
+    ))
 }
 
 /// Parses one field line `buf[s..e]` (RFC 9112 §5): `name ":" OWS value OWS`.
@@ -416,6 +466,22 @@ impl RequestParser {
     /// Feeds the buffer holding the head so far, from its first byte. Call again
     /// with the same bytes plus more after [`Parsed::Partial`].
     pub fn parse(&mut self, buf: &[u8]) -> Result<Parsed, ProtoError> {
+        if self.state.stage == Stage::StartLine
+            && self.state.lines.pos == 0
+            && self.state.lines.scanned == 0
+        {
+            // Fast path: `METHOD /target HTTP/1.x` CR LF in one pass. Anything
+            // else (or a limit) takes the exact path below.
+            if let Some(end) = fast_request_line(buf, &mut self.head) {
+                if end - 2 <= self.state.limits.max_request_line
+                    && end <= self.state.limits.max_head
+                {
+                    self.state.lines.pos = end;
+                    self.state.lines.examined += end - 1;
+                    self.state.stage = Stage::Fields;
+                }
+            }
+        }
         if self.state.stage == Stage::StartLine {
             loop {
                 let (s, e) = match self.state.next_line(buf)? {
@@ -460,6 +526,47 @@ impl RequestParser {
     pub fn bytes_examined(&self) -> usize {
         self.state.lines.examined
     }
+}
+
+/// Request-target bytes other than `#` (a fragment is never sent).
+const TARGET_NO_HASH: [bool; 256] = {
+    let mut t = TARGET;
+    t[b'#' as usize] = false;
+    t
+};
+
+/// A complete origin-form request line with a standard method, read in one
+/// pass; fills `head` and returns the offset after the CR LF. `None` means "take
+/// the exact path", not "invalid" (and leaves `head` to that path to clear).
+#[inline(always)]
+fn fast_request_line(buf: &[u8], head: &mut RequestHead) -> Option<usize> {
+    let (method, t) = match buf.get(..4)? {
+        b"GET " => (Method::Get, 4),
+        b"POST" if buf.get(4) == Some(&b' ') => (Method::Post, 5),
+        b"PUT " => (Method::Put, 4),
+        b"HEAD" if buf.get(4) == Some(&b' ') => (Method::Head, 5),
+        _ => return None,
+    };
+    if buf.get(t) != Some(&b'/') {
+        return None;
+    }
+    let n = find_not_in(buf, t, &TARGET_NO_HASH)? - t;
+    let v = t + n + 1;
+    if buf[t + n] != b' ' {
+        return None;
+    }
+    let version = match buf.get(v..v + 10)? {
+        b"HTTP/1.1\r\n" => Version::Http11,
+        b"HTTP/1.0\r\n" => Version::Http10,
+        _ => return None,
+    };
+    head.clear();
+    head.method = method;
+    head.target = Span::new(t, t + n);
+    head.form = TargetForm::Origin;
+    head.authority = None;
+    head.version = version;
+    Some(v + 10)
 }
 
 /// Parses `method SP request-target SP HTTP-version` (RFC 9112 §3), exactly one
@@ -574,10 +681,45 @@ fn classify_target(
     }
 }
 
+/// Bytes of a reg-name host (RFC 3986 §3.2.2): unreserved, pct-encoded's `%`
+/// and sub-delims.
+const REG_NAME: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            );
+        b += 1;
+    }
+    t
+};
+
 /// Checks `uri-host [ ":" port ]` (RFC 3986 §3.2.2–3.2.3, no userinfo: RFC 9110
 /// §4.2.4 says to treat it as an error). Returns `Some(port)` when valid, where
 /// port is `None` if absent or empty.
 pub(crate) fn parse_authority(a: &[u8]) -> Option<Option<u16>> {
+    // The usual case, a reg-name without a port, in one pass.
+    if a.iter().fold(true, |ok, &b| ok & REG_NAME[b as usize]) {
+        return Some(None);
+    }
     let (host, port) = if a.first() == Some(&b'[') {
         // IP-literal: hex digits, colons and dots inside brackets.
         let close = a.iter().position(|&b| b == b']')?;
@@ -600,28 +742,8 @@ pub(crate) fn parse_authority(a: &[u8]) -> Option<Option<u16>> {
             None => (a, None),
         }
     };
-    let host_ok = host.first() == Some(&b'[')
-        || host.iter().all(|&b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'-' | b'.'
-                        | b'_'
-                        | b'~'
-                        | b'%'
-                        | b'!'
-                        | b'$'
-                        | b'&'
-                        | b'\''
-                        | b'('
-                        | b')'
-                        | b'*'
-                        | b'+'
-                        | b','
-                        | b';'
-                        | b'='
-                )
-        });
+    let host_ok =
+        host.first() == Some(&b'[') || host.iter().fold(true, |ok, &b| ok & REG_NAME[b as usize]);
     if !host_ok || (host.is_empty() && port.is_some()) {
         return None;
     }

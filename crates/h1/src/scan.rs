@@ -71,13 +71,31 @@ impl LineError {
     }
 }
 
+/// Index of the first byte at or after `from` that `table` does not allow, or
+/// `None` if the buffer ends first. Eight lookups are and-ed per branch; the
+/// byte loop then finds the culprit within its word.
+#[inline(always)]
+pub(crate) fn find_not_in(buf: &[u8], from: usize, table: &[bool; 256]) -> Option<usize> {
+    let mut i = from;
+    while let Some(chunk) = buf.get(i..i + 8) {
+        if !chunk.iter().fold(true, |ok, &b| ok & table[b as usize]) {
+            break;
+        }
+        i += 8;
+    }
+    buf.get(i..)?
+        .iter()
+        .position(|&b| !table[b as usize])
+        .map(|j| i + j)
+}
+
 /// A resumable line splitter over a buffer that only ever grows at the end.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Lines {
     /// Start of the line being looked for.
     pub(crate) pos: usize,
     /// How many bytes after `pos` are known to hold no terminator.
-    scanned: usize,
+    pub(crate) scanned: usize,
     /// Bytes examined over this splitter's life: the O(n) claim, made checkable.
     pub(crate) examined: usize,
 }
