@@ -93,10 +93,21 @@ pub fn encode_head<F>(
     body: BodyLength,
     config: &EncodeConfig<'_>,
 ) -> Framing {
+    out.write_with(|buf| encode_head_into(buf, request, status, fields, body, config))
+}
+
+fn encode_head_into(
+    out: &mut Vec<u8>,
+    request: &RequestMeta,
+    status: Status,
+    fields: &HeaderMap,
+    body: BodyLength,
+    config: &EncodeConfig<'_>,
+) -> Framing {
     write_status_line(out, status);
     if status.is_informational() && status != Status::SWITCHING_PROTOCOLS {
         write_fields(out, fields);
-        out.write(b"\r\n");
+        out.extend_from_slice(b"\r\n");
         return Framing {
             body: BodyFraming::Empty,
             keep_alive: request.keep_alive,
@@ -115,13 +126,13 @@ pub fn encode_head<F>(
     write_fields(out, fields);
 
     let framing = if status == Status::SWITCHING_PROTOCOLS {
-        out.write(b"Connection: upgrade\r\n\r\n");
+        out.extend_from_slice(b"Connection: upgrade\r\n\r\n");
         return Framing {
             body: BodyFraming::Tunnel,
             keep_alive: false,
         };
     } else if request.connect && status.is_success() {
-        out.write(b"\r\n");
+        out.extend_from_slice(b"\r\n");
         return Framing {
             body: BodyFraming::Tunnel,
             keep_alive: false,
@@ -155,11 +166,11 @@ pub fn encode_head<F>(
         }
     };
     if !keep_alive {
-        out.write(b"Connection: close\r\n");
+        out.extend_from_slice(b"Connection: close\r\n");
     } else if request.version == Version::Http10 {
-        out.write(b"Connection: keep-alive\r\n");
+        out.extend_from_slice(b"Connection: keep-alive\r\n");
     }
-    out.write(b"\r\n");
+    out.extend_from_slice(b"\r\n");
     Framing {
         body: if framing == BodyFraming::Length(0) {
             BodyFraming::Empty
@@ -170,7 +181,7 @@ pub fn encode_head<F>(
     }
 }
 
-fn write_status_line<F>(out: &mut OutQueue<F>, status: Status) {
+fn write_status_line(out: &mut Vec<u8>, status: Status) {
     // One copy for the common case; the reason phrase is informative only.
     let line: &[u8] = match status.as_u16() {
         200 => b"HTTP/1.1 200 OK\r\n",
@@ -178,15 +189,15 @@ fn write_status_line<F>(out: &mut OutQueue<F>, status: Status) {
         304 => b"HTTP/1.1 304 Not Modified\r\n",
         404 => b"HTTP/1.1 404 Not Found\r\n",
         _ => {
-            out.write(b"HTTP/1.1 ");
-            out.write(&status.digits());
-            out.write(b" ");
-            out.write(status.reason().as_bytes());
-            out.write(b"\r\n");
+            out.extend_from_slice(b"HTTP/1.1 ");
+            out.extend_from_slice(&status.digits());
+            out.extend_from_slice(b" ");
+            out.extend_from_slice(status.reason().as_bytes());
+            out.extend_from_slice(b"\r\n");
             return;
         }
     };
-    out.write(line);
+    out.extend_from_slice(line);
 }
 
 /// Fields Osprey writes itself; a handler's copies are dropped.
@@ -196,7 +207,7 @@ fn is_framing_field(name: &[u8]) -> bool {
         || name.eq_ignore_ascii_case(b"connection")
 }
 
-fn write_fields<F>(out: &mut OutQueue<F>, fields: &HeaderMap) {
+fn write_fields(out: &mut Vec<u8>, fields: &HeaderMap) {
     for (name, value) in fields {
         if !is_framing_field(name.as_bytes()) {
             write_field(out, name.as_bytes(), value.as_bytes());
@@ -205,11 +216,11 @@ fn write_fields<F>(out: &mut OutQueue<F>, fields: &HeaderMap) {
 }
 
 #[inline]
-fn write_field<F>(out: &mut OutQueue<F>, name: &[u8], value: &[u8]) {
-    out.write(name);
-    out.write(b": ");
-    out.write(value);
-    out.write(b"\r\n");
+fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
 }
 
 fn has_token(list: &[u8], token: &[u8]) -> bool {
@@ -258,9 +269,11 @@ pub fn chunk_end<F>(out: &mut OutQueue<F>) {
 
 /// Writes the last chunk and the trailer section (RFC 9112 §7.1.2).
 pub fn chunked_finish<F>(out: &mut OutQueue<F>, trailers: &HeaderMap) {
-    out.write(b"0\r\n");
-    write_fields(out, trailers);
-    out.write(b"\r\n");
+    out.write_with(|buf| {
+        buf.extend_from_slice(b"0\r\n");
+        write_fields(buf, trailers);
+        buf.extend_from_slice(b"\r\n");
+    });
 }
 
 /// Writes the complete reply to a protocol error: the status, a short fixed body

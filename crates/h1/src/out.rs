@@ -101,20 +101,27 @@ impl<F> OutQueue<F> {
 
     /// Copies `bytes` to the end of the queue.
     pub fn write(&mut self, bytes: &[u8]) {
-        if bytes.is_empty() {
-            return;
-        }
+        self.write_with(|buf| buf.extend_from_slice(bytes));
+    }
+
+    /// Lets `fill` append to the copy buffer directly, and queues what it
+    /// appended as one segment: an encoder writing a head in many small pieces
+    /// pays the queue's bookkeeping once.
+    #[inline]
+    pub fn write_with<R>(&mut self, fill: impl FnOnce(&mut Vec<u8>) -> R) -> R {
         let start = self.buf.len();
-        self.buf.extend_from_slice(bytes);
-        self.pending += bytes.len() as u64;
+        let result = fill(&mut self.buf);
         let end = self.buf.len();
-        if let Some(Segment::Buffered { end: last_end, .. }) = self.segments.back_mut() {
-            if *last_end == start {
-                *last_end = end;
-                return;
+        if end > start {
+            self.pending += (end - start) as u64;
+            match self.segments.back_mut() {
+                Some(Segment::Buffered { end: last_end, .. }) if *last_end == start => {
+                    *last_end = end
+                }
+                _ => self.segments.push_back(Segment::Buffered { start, end }),
             }
         }
-        self.segments.push_back(Segment::Buffered { start, end });
+        result
     }
 
     /// Queues static bytes, copying them if they are small.

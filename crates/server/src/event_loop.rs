@@ -349,6 +349,7 @@ impl EventLoop {
         let mut budget = config.read_per_turn;
         let mut offload = false;
         let mut close = false;
+        let mut peer_closed = false;
         loop {
             let mut progressed = false;
             let next = session.process(&env);
@@ -397,10 +398,10 @@ impl EventLoop {
                 match read_some(&mut conn.stream, &mut space[..want]) {
                     Ok(0) => {
                         conn.readable = false;
+                        peer_closed = true;
                         session.input_eof(&env);
                         if session.out.is_empty() {
                             // Nothing to say; the client is gone.
-                            conn.lingering = None;
                             close = true;
                             break;
                         }
@@ -431,7 +432,10 @@ impl EventLoop {
             }
         }
         if close {
-            let graceful = conn.readable || session.buffered_input() > 0 || !session.h1.is_idle();
+            // Linger only when the client may still be sending: after its EOF
+            // there is nothing left to drain.
+            let graceful = !peer_closed
+                && (conn.readable || session.buffered_input() > 0 || !session.h1.is_idle());
             if graceful && session.out.is_empty() {
                 self.start_linger(key);
             } else {

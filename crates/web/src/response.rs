@@ -28,6 +28,7 @@ const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=ut
 
 impl Response {
     /// An empty response with `status`.
+    #[inline]
     pub fn new(status: Status) -> Response {
         Response {
             status,
@@ -37,6 +38,7 @@ impl Response {
     }
 
     /// 200 with a `text/plain; charset=utf-8` body. A `&'static str` is not copied.
+    #[inline]
     pub fn text(body: impl Into<Bytes>) -> Response {
         Response::new(Status::OK)
             .header(HeaderName::CONTENT_TYPE, TEXT_PLAIN)
@@ -44,6 +46,7 @@ impl Response {
     }
 
     /// `status` with its reason phrase as a text body: the usual error reply.
+    #[inline]
     pub fn status_text(status: Status) -> Response {
         let mut r = Response::text(format!("{}\n", status.reason()));
         r.status = status;
@@ -51,6 +54,7 @@ impl Response {
     }
 
     /// 200 with a body of bytes and the given content type.
+    #[inline]
     pub fn bytes(content_type: HeaderValue, body: impl Into<Bytes>) -> Response {
         Response::new(Status::OK)
             .header(HeaderName::CONTENT_TYPE, content_type)
@@ -58,18 +62,21 @@ impl Response {
     }
 
     /// Sets the status (builder style).
+    #[inline]
     pub fn with_status(mut self, status: Status) -> Response {
         self.status = status;
         self
     }
 
     /// Appends a header field (builder style).
+    #[inline]
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Response {
         self.headers.append(name, value);
         self
     }
 
     /// Sets the body (builder style).
+    #[inline]
     pub fn body(mut self, body: Body) -> Response {
         self.body = body;
         self
