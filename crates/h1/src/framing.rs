@@ -143,11 +143,6 @@ fn err(kind: ErrorKind) -> ProtoError {
     ProtoError::remote(kind)
 }
 
-#[inline]
-fn is_name(name: &[u8], lower: &[u8]) -> bool {
-    name.len() == lower.len() && name.eq_ignore_ascii_case(lower)
-}
-
 /// Applies RFC 9112 §6.3 and §3.2 to a complete request head.
 pub(crate) fn request(
     head: &mut RequestHead,
@@ -160,16 +155,17 @@ pub(crate) fn request(
     let mut upgrade: Option<Span> = None;
     let mut expect_continue = false;
     for field in &head.fields {
-        let name = field.name.of(buf);
-        let value = field.value.of(buf);
-        // Dispatch on length first: most fields are none of these.
-        match name.len() {
-            4 if is_name(name, b"host") => {
+        // Dispatch on length first: most fields are none of these and need not
+        // even be sliced.
+        let is = |lower: &[u8]| field.name.of(buf).eq_ignore_ascii_case(lower);
+        let value = || field.value.of(buf);
+        match field.name.len() {
+            4 if is(b"host") => {
                 hosts += 1;
                 host = Some(field.value);
             }
-            6 if is_name(name, b"expect") => {
-                for e in value.split(|&b| b == b',').map(trim_ows) {
+            6 if is(b"expect") => {
+                for e in value().split(|&b| b == b',').map(trim_ows) {
                     if e.eq_ignore_ascii_case(b"100-continue") {
                         expect_continue = true;
                     } else if !e.is_empty() {
@@ -178,10 +174,10 @@ pub(crate) fn request(
                     }
                 }
             }
-            7 if is_name(name, b"upgrade") => upgrade = Some(field.value),
-            10 if is_name(name, b"connection") => f.connection(value),
-            14 if is_name(name, b"content-length") => f.content_length(value),
-            17 if is_name(name, b"transfer-encoding") => f.transfer_encoding(value),
+            7 if is(b"upgrade") => upgrade = Some(field.value),
+            10 if is(b"connection") => f.connection(value()),
+            14 if is(b"content-length") => f.content_length(value()),
+            17 if is(b"transfer-encoding") => f.transfer_encoding(value()),
             _ => {}
         }
     }
@@ -236,12 +232,12 @@ pub(crate) fn response(
 ) -> Result<(), ProtoError> {
     let mut f = FramingFields::default();
     for field in &head.fields {
-        let name = field.name.of(buf);
-        let value = field.value.of(buf);
-        match name.len() {
-            10 if is_name(name, b"connection") => f.connection(value),
-            14 if is_name(name, b"content-length") => f.content_length(value),
-            17 if is_name(name, b"transfer-encoding") => f.transfer_encoding(value),
+        let is = |lower: &[u8]| field.name.of(buf).eq_ignore_ascii_case(lower);
+        let value = || field.value.of(buf);
+        match field.name.len() {
+            10 if is(b"connection") => f.connection(value()),
+            14 if is(b"content-length") => f.content_length(value()),
+            17 if is(b"transfer-encoding") => f.transfer_encoding(value()),
             _ => {}
         }
     }

@@ -11,7 +11,7 @@
 //! header smuggling starts, and every real client sends CR LF. A bare CR is always
 //! an error (RFC 9112 §2.2).
 
-use osprey_proto::chars::{trim_ows, TARGET, TCHAR};
+use osprey_proto::chars::{trim_ows, REG_NAME, TARGET, TCHAR};
 use osprey_proto::{ErrorKind, Limits, Method, ProtoError, Status, Version};
 
 use crate::framing::{self, BodyFraming};
@@ -680,37 +680,6 @@ fn classify_target(
         }
     }
 }
-
-/// Bytes of a reg-name host (RFC 3986 §3.2.2): unreserved, pct-encoded's `%`
-/// and sub-delims.
-const REG_NAME: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'%'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-            );
-        b += 1;
-    }
-    t
-};
 
 /// Checks `uri-host [ ":" port ]` (RFC 3986 §3.2.2–3.2.3, no userinfo: RFC 9110
 /// §4.2.4 says to treat it as an error). Returns `Some(port)` when valid, where

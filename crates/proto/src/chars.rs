@@ -59,6 +59,38 @@ pub const TARGET: [bool; 256] = {
     t
 };
 
+/// Bytes of a reg-name host (RFC 3986 §3.2.2): unreserved, `%` of a
+/// pct-encoding, and sub-delims — what a Host value may hold outside an IPv6
+/// literal and the port.
+pub const REG_NAME: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            );
+        b += 1;
+    }
+    t
+};
+
 /// Whether `s` is a non-empty token.
 #[inline]
 pub fn is_token(s: &[u8]) -> bool {

@@ -58,13 +58,7 @@ pub(crate) fn serve_connection(
     let mut client_closed = false;
     loop {
         date.refresh();
-        let env = Env {
-            handler: &*shared.handler,
-            config,
-            date: date.get(),
-            offload_blocking: false,
-            peer: Some(peer),
-        };
+        let env = Env::new(shared, date.get(), false, peer);
         if shutdown.requested() {
             session.drain();
         }

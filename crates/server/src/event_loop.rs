@@ -338,13 +338,7 @@ impl EventLoop {
         }
         let shared = &*self.shared;
         let config = &shared.config;
-        let env = Env {
-            handler: &*shared.handler,
-            config,
-            date: self.date.get(),
-            offload_blocking: true,
-            peer: Some(conn.peer),
-        };
+        let env = Env::new(&self.shared, self.date.get(), true, conn.peer);
         let session = conn.session.as_mut().expect("session attached above");
         let mut budget = config.read_per_turn;
         let mut offload = false;
@@ -522,13 +516,7 @@ impl EventLoop {
             .map(|(_, e)| e);
         match (expiry, conn.session.as_mut()) {
             (Some(Expiry::Header | Expiry::Body), Some(session)) => {
-                let env = Env {
-                    handler: &*self.shared.handler,
-                    config: &self.shared.config,
-                    date: self.date.get(),
-                    offload_blocking: true,
-                    peer: Some(conn.peer),
-                };
+                let env = Env::new(&self.shared, self.date.get(), true, conn.peer);
                 session.timed_out(&env);
                 conn.writable = true;
                 // Give the 408 one chance to go out, then linger or close.
@@ -564,13 +552,7 @@ impl EventLoop {
         let queued = self.workers.as_ref().map(|w| w.try_run(job));
         if !matches!(queued, Some(Ok(()))) {
             // Overloaded: shed this request rather than queue without bound.
-            let env = Env {
-                handler: &*self.shared.handler,
-                config: &self.shared.config,
-                date: self.date.get(),
-                offload_blocking: true,
-                peer: Some(conn.peer),
-            };
+            let env = Env::new(&self.shared, self.date.get(), true, conn.peer);
             session.respond(
                 Some(Response::status_text(Status::SERVICE_UNAVAILABLE)),
                 &env,
@@ -586,13 +568,7 @@ impl EventLoop {
                 continue;
             };
             if let Some(session) = conn.session.as_mut() {
-                let env = Env {
-                    handler: &*self.shared.handler,
-                    config: &self.shared.config,
-                    date: self.date.get(),
-                    offload_blocking: true,
-                    peer: Some(conn.peer),
-                };
+                let env = Env::new(&self.shared, self.date.get(), true, conn.peer);
                 session.respond(response, &env);
                 conn.writable = true;
                 self.drive(key);

@@ -33,7 +33,23 @@ pub(crate) struct Env<'a> {
     pub peer: Option<std::net::SocketAddr>,
 }
 
-impl Env<'_> {
+impl<'a> Env<'a> {
+    /// The environment for one connection of `shared`'s server.
+    pub fn new(
+        shared: &'a crate::Shared,
+        date: &'a [u8],
+        offload_blocking: bool,
+        peer: std::net::SocketAddr,
+    ) -> Env<'a> {
+        Env {
+            handler: &*shared.handler,
+            config: &shared.config,
+            date,
+            offload_blocking,
+            peer: Some(peer),
+        }
+    }
+
     fn encode_config(&self) -> EncodeConfig<'_> {
         EncodeConfig {
             date: Some(self.date),
