@@ -2,6 +2,8 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, AsRawFd};
+use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -98,6 +100,40 @@ pub fn raise_fd_limit() -> io::Result<u64> {
         }
     }
     Ok(lim.rlim_cur)
+}
+
+/// Waits until `socket` is readable (`write == false`) or writable, at most
+/// `timeout`. Returns whether it became ready; a signal interrupting the wait
+/// counts as not ready, so the caller re-checks its deadlines.
+///
+/// The blocking models use this instead of `SO_RCVTIMEO`/`SO_SNDTIMEO`: a
+/// blocking write with a send timeout returns a partial count whenever the
+/// kernel takes a few more bytes into a growing send buffer, so a client that
+/// stopped reading never looks stalled. Writability (as epoll reports it) means
+/// real room, the same rule the event loops apply.
+pub fn wait_ready(socket: &impl AsFd, write: bool, timeout: Duration) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd: socket.as_fd().as_raw_fd(),
+        events: if write { libc::POLLOUT } else { libc::POLLIN },
+        revents: 0,
+    };
+    // Round up so that a sub-millisecond wait does not become a busy poll.
+    let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+    // SAFETY: we pass one valid, initialised pollfd and its count; poll only
+    // writes its revents field.
+    match unsafe { libc::poll(&mut pfd, 1, ms) } {
+        -1 => {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(e)
+            }
+        }
+        0 => Ok(false),
+        // Ready, or an error/hang-up the next read or write will report.
+        _ => Ok(true),
+    }
 }
 
 /// Sets the soft limit on open files (tests use it to provoke EMFILE).

@@ -1,9 +1,10 @@
 //! The blocking models: `iterative`, `threads` and `fork`.
 //!
-//! Each connection is served start to finish by one thread of control with
-//! blocking reads and writes, through the same [`Session`] the event loops use.
-//! Blocking reads wake at least every [`CHECK_INTERVAL`] so that timeouts and
-//! shutdown are noticed without signals interrupting syscalls.
+//! Each connection is served start to finish by one thread of control, through
+//! the same [`Session`] the event loops use. Its socket is non-blocking and the
+//! thread waits in `poll(2)` for the one socket it serves, at most
+//! [`CHECK_INTERVAL`] at a time, so that deadlines and shutdown are noticed
+//! without signals interrupting syscalls.
 
 use std::collections::HashSet;
 use std::io;
@@ -19,8 +20,8 @@ use osprey_rt::process::{self, Forked};
 use osprey_rt::signals::Shutdown;
 
 use crate::config::Config;
-use crate::io::{flush, read_some, Flushed};
-use crate::session::{Env, Expiry, Next, Phase, Session};
+use crate::io::{flush, read_some};
+use crate::session::{Env, Expiry, Next, Phase, Pull, Session};
 use crate::Shared;
 
 /// Longest a blocking read waits before checking timeouts and shutdown.
@@ -44,11 +45,9 @@ pub(crate) fn serve_connection(
     shutdown: &Shutdown,
 ) {
     let config = &shared.config;
-    if osprey_rt::net::prepare_stream(&stream).is_err()
-        || stream
-            .set_write_timeout(Some(config.write_timeout))
-            .is_err()
-    {
+    // Non-blocking I/O with poll(2) deadlines: the readiness rules of the event
+    // loops, so a client that stops reading is seen as stalled here too.
+    if osprey_rt::net::prepare_stream(&stream).is_err() || stream.set_nonblocking(true).is_err() {
         return;
     }
     let mut date = DateCache::default();
@@ -65,16 +64,25 @@ pub(crate) fn serve_connection(
         let next = session.process(&env);
         let mut waiting_stream = false;
         if matches!(session.phase, Phase::Streaming(_)) {
-            waiting_stream = !session.pull_stream(&waker, &env);
+            waiting_stream = session.pull_stream(&waker, &env) == Pull::Pending;
         }
         match flush(&mut session.out, &mut stream) {
-            Ok((Flushed::All, n)) => {
-                if n > 0 {
-                    last_progress = Instant::now();
-                }
+            Ok((_, written)) if written > 0 => last_progress = Instant::now(),
+            Ok(_) => {}
+            Err(_) => return,
+        }
+        if !session.out.is_empty() {
+            // The client is not taking our output: wait for room, and drop it
+            // once the write timeout has passed without progress.
+            let deadline = last_progress + config.write_timeout;
+            let now = Instant::now();
+            if now >= deadline
+                || osprey_rt::net::wait_ready(&stream, true, (deadline - now).min(CHECK_INTERVAL))
+                    .is_err()
+            {
+                return;
             }
-            // The send timeout passed with the client not reading: drop it.
-            Ok((Flushed::Blocked, _)) | Err(_) => return,
+            continue;
         }
         if session.finished() {
             if !client_closed {
@@ -84,15 +92,13 @@ pub(crate) fn serve_connection(
         }
         if waiting_stream {
             // Pending stream with everything flushed: sleep until its waker fires.
-            if session.out.is_empty() {
-                std::thread::park_timeout(CHECK_INTERVAL);
-            }
+            std::thread::park_timeout(CHECK_INTERVAL);
             continue;
         }
         if next != Next::Read {
             continue;
         }
-        // Wait for input, at most until the current deadline.
+        // Read what is there, or wait for input at most until the deadline.
         let now = Instant::now();
         let (deadline, expiry) = session.deadline(config, last_progress).unwrap_or((
             last_progress
@@ -110,12 +116,6 @@ pub(crate) fn serve_connection(
             session.timed_out(&env);
             continue;
         }
-        let wait = (deadline - now)
-            .min(CHECK_INTERVAL)
-            .max(Duration::from_millis(1));
-        if stream.set_read_timeout(Some(wait)).is_err() {
-            return;
-        }
         let space = session.read_space(config);
         match read_some(&mut stream, space) {
             Ok(0) => {
@@ -127,8 +127,11 @@ pub(crate) fn serve_connection(
                 last_progress = Instant::now();
                 first = false;
             }
-            Err(e)
-                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let wait = (deadline - now).min(CHECK_INTERVAL);
+                if osprey_rt::net::wait_ready(&stream, false, wait).is_err() {
+                    return;
+                }
             }
             Err(_) => return,
         }
@@ -145,13 +148,16 @@ fn linger(stream: &mut TcpStream, config: &Config) {
     let mut discarded = 0;
     let mut sink = [0u8; 4096];
     while discarded < config.linger_bytes {
-        let now = Instant::now();
-        if now >= until || stream.set_read_timeout(Some(until - now)).is_err() {
-            return;
-        }
         match read_some(stream, &mut sink) {
-            Ok(0) | Err(_) => return,
+            Ok(0) => return,
             Ok(n) => discarded += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let now = Instant::now();
+                if now >= until || osprey_rt::net::wait_ready(stream, false, until - now).is_err() {
+                    return;
+                }
+            }
+            Err(_) => return,
         }
     }
 }
@@ -195,10 +201,7 @@ impl<'a> Acceptor<'a> {
         // Try every listener first: level-triggered readiness may be stale.
         for l in self.listeners {
             match l.accept() {
-                Ok((s, peer)) => {
-                    s.set_nonblocking(false)?;
-                    return Ok(Some((s, peer)));
-                }
+                Ok((s, peer)) => return Ok(Some((s, peer))),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if osprey_rt::net::is_transient_accept_error(&e) => {}
                 Err(e) if osprey_rt::net::is_resource_exhausted(&e) => {

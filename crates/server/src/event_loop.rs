@@ -30,7 +30,7 @@ use osprey_web::{Request, Response, Status};
 use slab::Slab;
 
 use crate::io::{flush, read_some, Flushed};
-use crate::session::{call_handler, Env, Expiry, Next, Phase, Session};
+use crate::session::{call_handler, Env, Expiry, Next, Phase, Pull, Session};
 use crate::Shared;
 
 const WAKER: Token = Token(usize::MAX);
@@ -359,7 +359,7 @@ impl EventLoop {
                         waker: self.waker.clone(),
                     }))
                 });
-                progressed |= session.pull_stream(waker, &env);
+                progressed |= session.pull_stream(waker, &env) == Pull::Ended;
             }
             if !session.out.is_empty() && conn.writable {
                 match flush(&mut session.out, &mut conn.stream) {

@@ -16,7 +16,7 @@ const MAX_IOVECS: usize = 64;
 pub(crate) enum Flushed {
     /// Everything queued was written.
     All,
-    /// The socket would block (event loop) or timed out (blocking socket).
+    /// The socket would block: wait until it is writable.
     Blocked,
 }
 

@@ -70,6 +70,17 @@ pub(crate) enum Phase {
     Closing,
 }
 
+/// What a `pull_stream` call stopped on.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Pull {
+    /// The stream ended (or failed); the session has moved on.
+    Ended,
+    /// The source has nothing ready; it will wake the waker.
+    Pending,
+    /// The output reached the high-water mark: write before pulling more.
+    Full,
+}
+
 /// What a `process` call stopped on.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Next {
@@ -367,27 +378,26 @@ impl Session {
     }
 
     /// Pulls the response stream while the output is below the high-water mark.
-    /// Returns `true` when the stream ended (the session reads requests again).
-    pub fn pull_stream(&mut self, waker: &Waker, env: &Env<'_>) -> bool {
+    pub fn pull_stream(&mut self, waker: &Waker, env: &Env<'_>) -> Pull {
         let Phase::Streaming(source) = &mut self.phase else {
-            return true;
+            return Pull::Ended;
         };
         let mut cx = Context::from_waker(waker);
         while (self.out.len() as usize) < env.config.output_high_water {
             match source.poll_next(&mut cx) {
-                Poll::Pending => return false,
+                Poll::Pending => return Pull::Pending,
                 Poll::Ready(Some(Ok(piece))) => {
                     if self.h1.write_body_shared(&mut self.out, piece).is_err() {
                         // More bytes than the announced length: cut it off.
                         self.phase = Phase::Closing;
-                        return true;
+                        return Pull::Ended;
                     }
                 }
                 Poll::Ready(Some(Err(_))) => {
                     // The producer failed: close without the final chunk so the
                     // client sees a truncated body, never a wrong complete one.
                     self.phase = Phase::Closing;
-                    return true;
+                    return Pull::Ended;
                 }
                 Poll::Ready(None) => {
                     let done = self
@@ -398,11 +408,11 @@ impl Session {
                     } else {
                         Phase::Requests
                     };
-                    return true;
+                    return Pull::Ended;
                 }
             }
         }
-        false
+        Pull::Full
     }
 
     fn fail(&mut self, e: ProtoError, env: &Env<'_>) {

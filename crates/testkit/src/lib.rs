@@ -66,6 +66,11 @@ impl ServerProcess {
         ServerProcess::start(program, &args)
     }
 
+    /// The next line the server prints, waiting at most `timeout`.
+    pub fn next_line(&self, timeout: Duration) -> Option<String> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+
     /// Waits for a line on the server's stdout (a readiness marker printed by a
     /// handler), at most `timeout`.
     pub fn wait_for_line(&self, text: &str, timeout: Duration) -> bool {

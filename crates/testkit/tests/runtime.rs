@@ -219,3 +219,111 @@ fn blocking_handler_does_not_block_the_loop_epoll() {
 fn blocking_handler_does_not_block_the_loop_reactor() {
     blocking_handler_does_not_block_the_loop("reactor");
 }
+
+/// A body that stops arriving is cut: 408 once the body timeout (plus the
+/// minimum-rate allowance) has passed, and the server goes on.
+fn body_timeout(model: &str) {
+    let server = start(model, &["--body-timeout-ms", "400"]);
+    let mut c = RawClient::connect(server.addr);
+    c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\npartial");
+    let t0 = Instant::now();
+    let r = c.read_response().expect("408 before close");
+    assert_eq!(r.status, 408);
+    assert!(
+        t0.elapsed() >= Duration::from_millis(350),
+        "not before the timeout"
+    );
+    assert!(c.closed_within(Duration::from_secs(5)));
+    assert_eq!(
+        RawClient::connect(server.addr).roundtrip(&get("/")).status,
+        200
+    );
+}
+
+#[test]
+fn body_timeout_epoll() {
+    body_timeout("epoll");
+}
+
+#[test]
+fn body_timeout_threads() {
+    body_timeout("threads");
+}
+
+/// A client that stops reading is dropped after the write timeout: it never
+/// receives the whole (1 GiB) body, and the server goes on. The client's receive
+/// buffer is fixed and small, so the kernel cannot keep absorbing the stream by
+/// growing its window: the server's writes really stall.
+fn write_timeout(model: &str) {
+    use socket2::{Domain, Socket, Type};
+    let server = start(model, &["--write-timeout-ms", "500"]);
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&server.addr.into()).unwrap();
+    let mut c = RawClient::from_stream(socket.into());
+    c.send(&get("/stream?bytes=1073741824"));
+    // A stalled client: it reads nothing for three write timeouts.
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut received = 0u64;
+    let mut buf = vec![0u8; 1 << 16];
+    c.stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    loop {
+        match c.stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => received += n as u64,
+        }
+    }
+    assert!(
+        received < 16 << 20,
+        "dropped long before the end ({received} bytes)"
+    );
+    assert_eq!(
+        RawClient::connect(server.addr).roundtrip(&get("/")).status,
+        200
+    );
+}
+
+#[test]
+fn write_timeout_epoll() {
+    write_timeout("epoll");
+}
+
+#[test]
+fn write_timeout_threads() {
+    write_timeout("threads");
+}
+
+/// Several `--listen` addresses are all served.
+#[test]
+fn listens_on_several_addresses() {
+    let server = ServerProcess::start(
+        SERVER,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--listen",
+            "127.0.0.1:0",
+            "--model",
+            "reactor",
+            "--workers",
+            "2",
+        ],
+    );
+    let second = server
+        .next_line(Duration::from_secs(10))
+        .expect("second address");
+    let second: std::net::SocketAddr = second
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_ne!(second, server.addr);
+    for addr in [server.addr, second] {
+        assert_eq!(
+            RawClient::connect(addr).roundtrip(&get("/")).body,
+            b"Hello, World!"
+        );
+    }
+}
