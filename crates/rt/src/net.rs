@@ -136,6 +136,36 @@ pub fn wait_ready(socket: &impl AsFd, write: bool, timeout: Duration) -> io::Res
     }
 }
 
+/// Writes to a socket without ever blocking, even when the socket is in
+/// blocking mode (`MSG_DONTWAIT`), and without SIGPIPE (`MSG_NOSIGNAL`). The
+/// blocking models read with blocking calls (one syscall per read) but write
+/// through this, so a full send buffer shows up as `WouldBlock` and the caller
+/// waits for writability with [`wait_ready`] under its own deadline.
+#[derive(Debug)]
+pub struct DontWait<'a>(pub &'a TcpStream);
+
+const SEND_FLAGS: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+
+impl io::Write for DontWait<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        socket2::SockRef::from(self.0).send_with_flags(buf, SEND_FLAGS)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        socket2::SockRef::from(self.0).send_vectored_with_flags(bufs, SEND_FLAGS)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AsFd for DontWait<'_> {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
 /// Sets the soft limit on open files (tests use it to provoke EMFILE).
 pub fn set_fd_limit(soft: u64) -> io::Result<()> {
     let mut lim = libc::rlimit {

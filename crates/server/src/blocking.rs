@@ -1,10 +1,10 @@
 //! The blocking models: `iterative`, `threads` and `fork`.
 //!
 //! Each connection is served start to finish by one thread of control, through
-//! the same [`Session`] the event loops use. Its socket is non-blocking and the
-//! thread waits in `poll(2)` for the one socket it serves, at most
-//! [`CHECK_INTERVAL`] at a time, so that deadlines and shutdown are noticed
-//! without signals interrupting syscalls.
+//! the same [`Session`] the event loops use. Reads block for at most
+//! [`CHECK_INTERVAL`], so deadlines and shutdown are noticed without signals
+//! interrupting syscalls; writes never block, and a full send buffer is waited
+//! out with `poll(2)` under the write deadline.
 
 use std::collections::HashSet;
 use std::io;
@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use osprey_rt::date::DateCache;
 use osprey_rt::event::{Events, Interest, Poll, SourceFd, Token};
+use osprey_rt::net::DontWait;
 use osprey_rt::process::{self, Forked};
 use osprey_rt::signals::Shutdown;
 
@@ -45,9 +46,15 @@ pub(crate) fn serve_connection(
     shutdown: &Shutdown,
 ) {
     let config = &shared.config;
-    // Non-blocking I/O with poll(2) deadlines: the readiness rules of the event
-    // loops, so a client that stops reading is seen as stalled here too.
-    if osprey_rt::net::prepare_stream(&stream).is_err() || stream.set_nonblocking(true).is_err() {
+    // Reads block, but at most CHECK_INTERVAL, so deadlines and shutdown are
+    // seen. Writes never block (MSG_DONTWAIT); a full send buffer means waiting
+    // for writability under the write deadline — the event loops' rule, so a
+    // client that stops reading is seen as stalled here too. The send timeout
+    // only bounds sendfile, which takes no flags.
+    if osprey_rt::net::prepare_stream(&stream).is_err()
+        || stream.set_read_timeout(Some(CHECK_INTERVAL)).is_err()
+        || stream.set_write_timeout(Some(CHECK_INTERVAL)).is_err()
+    {
         return;
     }
     let mut date = DateCache::default();
@@ -66,7 +73,7 @@ pub(crate) fn serve_connection(
         if matches!(session.phase, Phase::Streaming(_)) {
             waiting_stream = session.pull_stream(&waker, &env) == Pull::Pending;
         }
-        match flush(&mut session.out, &mut stream) {
+        match flush(&mut session.out, &mut DontWait(&stream)) {
             Ok((_, written)) if written > 0 => last_progress = Instant::now(),
             Ok(_) => {}
             Err(_) => return,
@@ -127,11 +134,9 @@ pub(crate) fn serve_connection(
                 last_progress = Instant::now();
                 first = false;
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                let wait = (deadline - now).min(CHECK_INTERVAL);
-                if osprey_rt::net::wait_ready(&stream, false, wait).is_err() {
-                    return;
-                }
+            // The read timeout (CHECK_INTERVAL) passed: re-check the deadlines.
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
             }
             Err(_) => return,
         }
@@ -147,15 +152,12 @@ fn linger(stream: &mut TcpStream, config: &Config) {
     let until = Instant::now() + config.linger_timeout;
     let mut discarded = 0;
     let mut sink = [0u8; 4096];
-    while discarded < config.linger_bytes {
+    while discarded < config.linger_bytes && Instant::now() < until {
         match read_some(stream, &mut sink) {
             Ok(0) => return,
             Ok(n) => discarded += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                let now = Instant::now();
-                if now >= until || osprey_rt::net::wait_ready(stream, false, until - now).is_err() {
-                    return;
-                }
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
             }
             Err(_) => return,
         }
