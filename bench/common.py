@@ -519,3 +519,47 @@ def tmpdir(prefix):
     d = tempfile.mkdtemp(prefix=prefix)
     _tmpdirs.append(d)
     return d
+
+
+def nginx_hello_conf(prefix, port, workers, worker_connections, extra_main="", listen_opts=""):
+    """nginx.conf for the fair "Hello, World!" comparison: no access log,
+    unlimited keep-alive requests, temp paths under `prefix`, and
+    `return 200 "Hello, World!"` as text/plain."""
+    return f"""
+worker_processes {workers};
+{extra_main}
+pid {prefix}/nginx.pid;
+error_log /dev/null crit;
+events {{
+    worker_connections {worker_connections};
+}}
+http {{
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+    client_body_temp_path {prefix}/tmp/body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+    server {{
+        listen 127.0.0.1:{port}{listen_opts};
+        location / {{
+            default_type text/plain;
+            return 200 "Hello, World!";
+        }}
+    }}
+}}
+"""
+
+
+def write_markdown(stem, lines):
+    """Writes `lines` to bench/results/<stem>.md and echoes them."""
+    path = os.path.join(RESULTS, f"{stem}.md")
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+    log(f"wrote {os.path.relpath(path)}")
+    print("\n".join(lines))
+    return path
+

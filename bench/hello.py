@@ -254,31 +254,7 @@ class Run:
         port = c.free_port()
         workers = SETUPS[setup]["workers"]
         reuse = " reuseport" if self.args.nginx_reuseport else ""
-        conf = f"""
-worker_processes {workers};
-pid {prefix}/nginx.pid;
-error_log /dev/null crit;
-events {{
-    worker_connections 4096;
-}}
-http {{
-    access_log off;
-    keepalive_requests 1000000;
-    keepalive_timeout 75s;
-    client_body_temp_path {prefix}/tmp/body;
-    proxy_temp_path {prefix}/tmp/proxy;
-    fastcgi_temp_path {prefix}/tmp/fastcgi;
-    uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
-    server {{
-        listen 127.0.0.1:{port}{reuse};
-        location / {{
-            default_type text/plain;
-            return 200 "Hello, World!";
-        }}
-    }}
-}}
-"""
+        conf = c.nginx_hello_conf(prefix, port, workers, 4096, listen_opts=reuse)
         conf_path = os.path.join(prefix, "nginx.conf")
         with open(conf_path, "w") as f:
             f.write(conf)

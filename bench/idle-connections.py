@@ -284,32 +284,9 @@ def start_nginx(tmp, tag, max_conns):
     prefix = os.path.join(tmp, f"nginx-{tag}")
     os.makedirs(os.path.join(prefix, "tmp"), exist_ok=True)
     port = c.free_port()
-    conf = f"""
-worker_processes 1;
-worker_rlimit_nofile {max_conns * 2 + 1000};
-pid {prefix}/nginx.pid;
-error_log /dev/null crit;
-events {{
-    worker_connections {max_conns + 1000};
-}}
-http {{
-    access_log off;
-    keepalive_requests 1000000;
-    keepalive_timeout 75s;
-    client_body_temp_path {prefix}/tmp/body;
-    proxy_temp_path {prefix}/tmp/proxy;
-    fastcgi_temp_path {prefix}/tmp/fastcgi;
-    uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
-    server {{
-        listen 127.0.0.1:{port} backlog=4096;
-        location / {{
-            default_type text/plain;
-            return 200 "Hello, World!";
-        }}
-    }}
-}}
-"""
+    conf = c.nginx_hello_conf(prefix, port, 1, max_conns + 1000,
+                              extra_main=f"worker_rlimit_nofile {max_conns * 2 + 1000};",
+                              listen_opts=" backlog=4096")
     conf_path = os.path.join(prefix, "nginx.conf")
     with open(conf_path, "w") as f:
         f.write(conf)
@@ -464,12 +441,7 @@ def main():
                                                 "sampled connection answered a second request, every server "
                                                 "exited cleanly on SIGTERM."]
     lines.append("")
-    path = os.path.join(c.RESULTS, f"{stem}.md")
-    os.makedirs(c.RESULTS, exist_ok=True)
-    with open(path, "w") as f:
-        f.write("\n".join(lines))
-    c.log(f"wrote {os.path.relpath(path)}")
-    print("\n".join(lines))
+    c.write_markdown(stem, lines)
 
 
 if __name__ == "__main__":

@@ -205,12 +205,7 @@ def main():
     if not any_anom:
         lines.append("None: every response was 200 `Hello, World!`, every server exited cleanly on SIGTERM.")
     lines.append("")
-    path = os.path.join(c.RESULTS, f"{stem}.md")
-    os.makedirs(c.RESULTS, exist_ok=True)
-    with open(path, "w") as f:
-        f.write("\n".join(lines))
-    c.log(f"wrote {os.path.relpath(path)}")
-    print("\n".join(lines))
+    c.write_markdown(stem, lines)
 
 
 if __name__ == "__main__":

@@ -107,7 +107,7 @@ pub(crate) struct Session {
     request: Request,
     pub phase: Phase,
     /// When the current request's head began arriving (header timeout).
-    pub request_started: Option<Instant>,
+    request_started: Option<Instant>,
     /// When the current request's body began (minimum-rate timeout).
     body_started: Option<Instant>,
 }
