@@ -7,48 +7,19 @@
 #[allow(dead_code)]
 mod props;
 
+mod common;
+
 use std::path::Path;
 
+use common::{fixture_files, unescape, Fixture};
+
 fn fixture_inputs() -> Vec<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/requests");
-    let mut inputs = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        let Some(start) = text.find("--- input\n") else {
-            continue;
-        };
-        let body = &text[start + 10..];
-        let body = &body[..body.find("\n--- ").unwrap_or(body.len())];
-        inputs.push(unescape(body));
-    }
+    let inputs: Vec<Vec<u8>> = fixture_files("requests")
+        .iter()
+        .map(|path| unescape(Fixture::load(path).section("input")))
+        .collect();
     assert!(inputs.len() >= 100, "fixtures found: {}", inputs.len());
     inputs
-}
-
-/// The fixture escapes (`\r \n \t \0 \s \\ \xHH`; raw newlines dropped).
-fn unescape(text: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut it = text.bytes();
-    while let Some(c) = it.next() {
-        match c {
-            b'\n' => {}
-            b'\\' => match it.next() {
-                Some(b'r') => out.push(b'\r'),
-                Some(b'n') => out.push(b'\n'),
-                Some(b't') => out.push(b'\t'),
-                Some(b'0') => out.push(0),
-                Some(b's') => out.push(b' '),
-                Some(b'x') => {
-                    let hex = [it.next().unwrap(), it.next().unwrap()];
-                    out.push(u8::from_str_radix(std::str::from_utf8(&hex).unwrap(), 16).unwrap());
-                }
-                Some(other) => out.push(other),
-                None => {}
-            },
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 fn with_prefix(prefix: &[u8], message: &[u8]) -> Vec<u8> {

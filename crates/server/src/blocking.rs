@@ -242,6 +242,42 @@ pub(crate) fn run_iterative(
     Ok(())
 }
 
+/// Counts the connection threads alive, so the accept loop can wait for a free
+/// slot and shutdown can wait for the last one.
+#[derive(Default)]
+struct Slots {
+    count: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Slots {
+    fn lock(&self) -> std::sync::MutexGuard<'_, usize> {
+        // The guarded value is a plain counter; a panic cannot leave it torn.
+        self.count.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits while `busy(count)` holds, checking `stop` every CHECK_INTERVAL.
+    fn wait_while(&self, busy: impl Fn(usize) -> bool, stop: impl Fn() -> bool) {
+        let mut n = self.lock();
+        while busy(*n) && !stop() {
+            n = self
+                .freed
+                .wait_timeout(n, CHECK_INTERVAL)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    fn take(&self) {
+        *self.lock() += 1;
+    }
+
+    fn give_back(&self) {
+        *self.lock() -= 1;
+        self.freed.notify_all();
+    }
+}
+
 /// `threads`: a thread per connection, at most `max_threads` at once; beyond
 /// that, connections wait in the listen backlog.
 pub(crate) fn run_threads(
@@ -250,47 +286,29 @@ pub(crate) fn run_threads(
     shutdown: Shutdown,
 ) -> io::Result<()> {
     let mut acceptor = Acceptor::new(&listeners, &shutdown)?;
-    let active = Arc::new((Mutex::new(0usize), Condvar::new()));
+    let slots = Arc::new(Slots::default());
     let max = shared.config.max_threads.max(1);
     while !shutdown.requested() {
-        {
-            let (count, freed) = &*active;
-            let mut n = count.lock().unwrap_or_else(|e| e.into_inner());
-            while *n >= max && !shutdown.requested() {
-                n = freed
-                    .wait_timeout(n, CHECK_INTERVAL)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-            }
-        }
+        slots.wait_while(|n| n >= max, || shutdown.requested());
         let Some((stream, peer)) = acceptor.accept(CHECK_INTERVAL)? else {
             continue;
         };
-        *active.0.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        let (shared, shutdown, slot) = (shared.clone(), shutdown.clone(), active.clone());
+        slots.take();
+        let (shared, shutdown, slot) = (shared.clone(), shutdown.clone(), slots.clone());
         let spawned = std::thread::Builder::new()
             .name("osprey-conn".into())
             .spawn(move || {
                 let mut session = Session::new(&shared.config);
                 serve_connection(stream, peer, &shared, &mut session, &shutdown);
-                let (count, freed) = &*slot;
-                *count.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
-                freed.notify_all();
+                slot.give_back();
             });
         if spawned.is_err() {
-            *active.0.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+            slots.give_back();
         }
     }
     // Graceful: in-flight connections finish (they saw the flag) within the grace.
     let until = Instant::now() + shared.config.shutdown_grace;
-    let (count, freed) = &*active;
-    let mut n = count.lock().unwrap_or_else(|e| e.into_inner());
-    while *n > 0 && Instant::now() < until {
-        n = freed
-            .wait_timeout(n, CHECK_INTERVAL)
-            .unwrap_or_else(|e| e.into_inner())
-            .0;
-    }
+    slots.wait_while(|n| n > 0, || Instant::now() >= until);
     Ok(())
 }
 
