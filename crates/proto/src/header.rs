@@ -122,6 +122,33 @@ impl HeaderName {
     pub const UPGRADE: HeaderName = HeaderName::from_static("Upgrade");
     /// `Trailer` (RFC 9110 §6.6.2)
     pub const TRAILER: HeaderName = HeaderName::from_static("Trailer");
+    /// `Location` (RFC 9110 §10.2.2)
+    pub const LOCATION: HeaderName = HeaderName::from_static("Location");
+    /// `Set-Cookie` (RFC 6265 §4.1)
+    pub const SET_COOKIE: HeaderName = HeaderName::from_static("Set-Cookie");
+    /// `Allow` (RFC 9110 §10.2.1)
+    pub const ALLOW: HeaderName = HeaderName::from_static("Allow");
+    /// `Vary` (RFC 9110 §12.5.5)
+    pub const VARY: HeaderName = HeaderName::from_static("Vary");
+    /// `Content-Encoding` (RFC 9110 §8.4)
+    pub const CONTENT_ENCODING: HeaderName = HeaderName::from_static("Content-Encoding");
+    /// `Content-Range` (RFC 9110 §14.4)
+    pub const CONTENT_RANGE: HeaderName = HeaderName::from_static("Content-Range");
+    /// `Accept-Ranges` (RFC 9110 §14.3)
+    pub const ACCEPT_RANGES: HeaderName = HeaderName::from_static("Accept-Ranges");
+    /// `ETag` (RFC 9110 §8.8.3)
+    pub const ETAG: HeaderName = HeaderName::from_static("ETag");
+    /// `Last-Modified` (RFC 9110 §8.8.2)
+    pub const LAST_MODIFIED: HeaderName = HeaderName::from_static("Last-Modified");
+    /// `Cache-Control` (RFC 9111 §5.2)
+    pub const CACHE_CONTROL: HeaderName = HeaderName::from_static("Cache-Control");
+    /// `WWW-Authenticate` (RFC 9110 §11.6.1)
+    pub const WWW_AUTHENTICATE: HeaderName = HeaderName::from_static("WWW-Authenticate");
+    /// `Retry-After` (RFC 9110 §10.2.3)
+    pub const RETRY_AFTER: HeaderName = HeaderName::from_static("Retry-After");
+    /// `X-Content-Type-Options` (WHATWG Fetch)
+    pub const X_CONTENT_TYPE_OPTIONS: HeaderName =
+        HeaderName::from_static("X-Content-Type-Options");
 }
 
 /// A header field value: field-vchar, obs-text, SP and HTAB, with no leading or

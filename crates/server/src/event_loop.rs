@@ -549,8 +549,17 @@ impl EventLoop {
             lock(&inbox).done.push((key, id, response));
             let _ = waker.wake();
         };
-        let queued = self.workers.as_ref().map(|w| w.try_run(job));
-        if !matches!(queued, Some(Ok(()))) {
+        // Started on first use when the handler did not say up front that it
+        // may block (a plan can mark a single request blocking).
+        let config = &self.shared.config;
+        let workers = self.workers.get_or_insert_with(|| {
+            WorkerPool::new(
+                "osprey-blocking",
+                config.blocking_threads,
+                config.blocking_queue,
+            )
+        });
+        if workers.try_run(job).is_err() {
             // Overloaded: shed this request rather than queue without bound.
             let env = Env::new(&self.shared, self.date.get(), true, conn.peer);
             session.respond(

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use osprey_h1::{BodyLength, EncodeConfig, Event, OutQueue, ServerConn, CONTINUE};
 use osprey_proto::{ProtoError, Status};
-use osprey_web::{Body, BodySource, Handler, Request, Response};
+use osprey_web::{Body, BodySource, Handler, Plan, Request, Response};
 
 use crate::config::Config;
 
@@ -110,6 +110,8 @@ pub(crate) struct Session {
     request_started: Option<Instant>,
     /// When the current request's body began (minimum-rate timeout).
     body_started: Option<Instant>,
+    /// What the handler declared about the current request at its head.
+    plan: Plan,
 }
 
 /// Which timeout a deadline stands for.
@@ -137,6 +139,7 @@ impl Session {
             phase: Phase::Requests,
             request_started: None,
             body_started: None,
+            plan: Plan::default(),
         }
     }
 
@@ -275,7 +278,7 @@ impl Session {
                 Event::Head => {
                     let head = self.h1.head();
                     let bytes = &input[..n];
-                    self.request.fill(
+                    let path_ok = self.request.fill(
                         head.method.clone(),
                         head.version,
                         bytes,
@@ -286,7 +289,21 @@ impl Session {
                         env.peer,
                     );
                     self.request_started = None;
-                    if head.body != osprey_h1::BodyFraming::Empty {
+                    // A path whose percent-encoding is invalid (bad escape, not
+                    // UTF-8, NUL) reaches no handler.
+                    if !path_ok {
+                        return self.refuse(Status::BAD_REQUEST, env);
+                    }
+                    self.plan = env.handler.plan(&self.request);
+                    let body = head.body;
+                    if let (osprey_h1::BodyFraming::Length(len), Some(limit)) =
+                        (body, self.plan.body_limit)
+                    {
+                        if len > limit {
+                            return self.refuse(Status::CONTENT_TOO_LARGE, env);
+                        }
+                    }
+                    if body != osprey_h1::BodyFraming::Empty {
                         self.body_started = Some(Instant::now());
                         // RFC 9110 §10.1.1: the client waits for this before sending.
                         if head.expect_continue {
@@ -294,14 +311,25 @@ impl Session {
                         }
                     }
                 }
-                Event::Data(range) => self.request.body_mut().extend_from_slice(&input[range]),
+                Event::Data(range) => {
+                    let body = self.request.body_mut();
+                    if self
+                        .plan
+                        .body_limit
+                        .is_some_and(|limit| (body.len() + range.len()) as u64 > limit)
+                    {
+                        // A chunked body over the route's limit.
+                        return self.refuse(Status::CONTENT_TOO_LARGE, env);
+                    }
+                    body.extend_from_slice(&input[range]);
+                }
                 Event::End => {
                     self.start += n;
                     self.body_started = None;
                     if !self.h1.trailers().is_empty() {
                         self.request.set_trailers(self.h1.trailers().clone());
                     }
-                    if env.offload_blocking && env.handler.is_blocking() {
+                    if env.offload_blocking && self.plan.blocking {
                         self.phase = Phase::Handler;
                         return Next::Offload;
                     }
@@ -343,18 +371,28 @@ impl Session {
             None => BodyLength::Unknown,
         };
         let config = env.encode_config();
-        if let Err(e) = self.h1.write_head(
+        let framing = match self.h1.write_head(
             &mut self.out,
             response.status,
             &response.headers,
             length,
             &config,
         ) {
-            self.fail(e, env);
-            return;
-        }
+            Ok(f) => f,
+            Err(e) => {
+                self.fail(e, env);
+                return;
+            }
+        };
         self.phase = Phase::Requests;
-        let written = match response.body {
+        // HEAD, 204 and 304 carry no body (RFC 9110 §6.4.1): drop it unread
+        // rather than pulling a stream only to discard it.
+        let body = if framing.body == osprey_h1::BodyFraming::Empty {
+            Body::Empty
+        } else {
+            response.body
+        };
+        let written = match body {
             Body::Empty => Ok(()),
             Body::Bytes(b) => self.h1.write_body_shared(&mut self.out, b),
             Body::File(f) => self
@@ -413,6 +451,15 @@ impl Session {
             }
         }
         Pull::Full
+    }
+
+    /// Answers the request being read with `status` and closes: its body (if
+    /// any) is not read, so nothing after it can be trusted as a next request.
+    fn refuse(&mut self, status: Status, env: &Env<'_>) -> Next {
+        self.h1
+            .write_canned(&mut self.out, status, &env.encode_config());
+        self.phase = Phase::Closing;
+        Next::Close
     }
 
     fn fail(&mut self, e: ProtoError, env: &Env<'_>) {
