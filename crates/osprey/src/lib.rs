@@ -28,8 +28,8 @@ pub use osprey_server::{config, Config, Model, Server, ServerBuilder, Shutdown};
 pub use osprey_web::{
     blocking, body_limit, middleware, mime, percent, Blocking, Body, BodyLimit, BodySender,
     BodySource, Chain, Cookie, Error, Extensions, FileBody, Handler, HeaderMap, HeaderName,
-    HeaderValue, Html, IntoResponse, Json, Method, Middleware, Next, OwnedNext, Plan, Request,
-    Response, RouteError, Router, SameSite, SendError, Status, TrailingSlash, Version,
+    HeaderValue, Html, IntoResponse, Json, Method, Middleware, Next, OwnedNext, Part, Plan,
+    Request, Response, RouteError, Router, SameSite, SendError, Status, TrailingSlash, Version,
 };
 
 /// The sans-IO HTTP/1.1 layer, for those who drive it themselves.

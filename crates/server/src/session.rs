@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use osprey_h1::{BodyLength, EncodeConfig, Event, OutQueue, ServerConn, CONTINUE};
 use osprey_proto::{ProtoError, Status};
-use osprey_web::{Body, BodySource, Handler, Plan, Request, Response};
+use osprey_web::{Body, BodySource, Handler, Part, Plan, Request, Response};
 
 use crate::config::Config;
 
@@ -398,6 +398,12 @@ impl Session {
             Body::File(f) => self
                 .h1
                 .write_body_file(&mut self.out, f.file, f.offset, f.len),
+            Body::Parts(parts) => parts.into_iter().try_for_each(|part| match part {
+                Part::Bytes(b) => self.h1.write_body_shared(&mut self.out, b),
+                Part::File(f) => self
+                    .h1
+                    .write_body_file(&mut self.out, f.file, f.offset, f.len),
+            }),
             Body::Stream(s) => {
                 self.phase = Phase::Streaming(s);
                 return;

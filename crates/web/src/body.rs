@@ -42,6 +42,30 @@ pub struct FileBody {
     pub len: u64,
 }
 
+/// One piece of a [`Body::Parts`] body.
+#[derive(Clone, Debug)]
+pub enum Part {
+    /// Bytes in memory.
+    Bytes(Bytes),
+    /// A file range (sendfile).
+    File(FileBody),
+}
+
+impl Part {
+    /// The piece's length in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Part::Bytes(b) => b.len() as u64,
+            Part::File(f) => f.len,
+        }
+    }
+
+    /// Whether the piece is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// A response body.
 #[derive(Default)]
 pub enum Body {
@@ -52,6 +76,9 @@ pub enum Body {
     Bytes(Bytes),
     /// A file range.
     File(FileBody),
+    /// Bytes and file ranges sent one after another, files with sendfile (a
+    /// `multipart/byteranges` reply, RFC 9110 §14.6).
+    Parts(Vec<Part>),
     /// A stream of unknown or hinted length.
     Stream(Box<dyn BodySource>),
 }
@@ -62,6 +89,7 @@ impl fmt::Debug for Body {
             Body::Empty => f.write_str("Body::Empty"),
             Body::Bytes(b) => write!(f, "Body::Bytes({} bytes)", b.len()),
             Body::File(fb) => write!(f, "Body::File({} bytes at {})", fb.len, fb.offset),
+            Body::Parts(p) => write!(f, "Body::Parts({} parts)", p.len()),
             Body::Stream(_) => f.write_str("Body::Stream"),
         }
     }
@@ -127,6 +155,7 @@ impl Body {
             Body::Empty => Some(0),
             Body::Bytes(b) => Some(b.len() as u64),
             Body::File(f) => Some(f.len),
+            Body::Parts(p) => Some(p.iter().map(Part::len).sum()),
             Body::Stream(s) => s.len_hint(),
         }
     }

@@ -22,7 +22,7 @@ mod request;
 mod response;
 mod router;
 
-pub use body::{Body, BodySender, BodySource, FileBody, SendError};
+pub use body::{Body, BodySender, BodySource, FileBody, Part, SendError};
 pub use cookie::{Cookie, SameSite};
 pub use error::{Error, Html, IntoResponse, Json};
 pub use handler::{blocking, body_limit, Blocking, BodyLimit, Handler, Plan};
