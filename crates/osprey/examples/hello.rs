@@ -5,24 +5,9 @@
 //! Every request gets `Hello, World!` (text/plain); `POST /echo` gets its own
 //! body back. This is the server the benchmarks in bench/ run against nginx.
 
-use std::net::SocketAddr;
+mod common;
 
-use clap::Parser;
-use osprey::{Body, Method, Model, Request, Response, Server};
-
-#[derive(Parser)]
-#[command(about = "Answers every request with Hello, World!")]
-struct Args {
-    /// Address to listen on (repeatable).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    listen: Vec<SocketAddr>,
-    /// Concurrency model: iterative, fork, threads, epoll or reactor.
-    #[arg(long, default_value = "reactor")]
-    model: Model,
-    /// Event loops for the reactor model (default: one per core).
-    #[arg(long)]
-    workers: Option<usize>,
-}
+use osprey::{Body, Method, Request, Response};
 
 fn hello(req: &mut Request) -> Response {
     if *req.method() == Method::Post && req.path() == "/echo" {
@@ -33,26 +18,5 @@ fn hello(req: &mut Request) -> Response {
 }
 
 fn main() {
-    let args = Args::parse();
-    let mut builder = Server::builder().model(args.model).handler(hello);
-    for addr in args.listen {
-        builder = builder.listen(addr);
-    }
-    if let Some(n) = args.workers {
-        builder = builder.workers(n);
-    }
-    let server = match builder.bind() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("hello: cannot listen: {e}");
-            std::process::exit(2);
-        }
-    };
-    for addr in server.local_addrs() {
-        println!("listening on http://{addr}");
-    }
-    if let Err(e) = server.run() {
-        eprintln!("hello: {e}");
-        std::process::exit(1);
-    }
+    common::serve("hello", hello);
 }
