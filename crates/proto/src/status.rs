@@ -23,6 +23,15 @@ macro_rules! statuses {
                     _ => "",
                 }
             }
+
+            /// The reason phrase and a newline: the body of a plain error
+            /// reply, static so that building one allocates nothing.
+            pub fn reason_line(self) -> &'static str {
+                match self.0 {
+                    $($code => concat!($reason, "\n"),)*
+                    _ => "\n",
+                }
+            }
         }
     };
 }
@@ -148,6 +157,7 @@ mod tests {
     fn codes_and_reasons() {
         assert_eq!(Status::NOT_FOUND.as_u16(), 404);
         assert_eq!(Status::NOT_FOUND.reason(), "Not Found");
+        assert_eq!(Status::NOT_FOUND.reason_line(), "Not Found\n");
         assert_eq!(Status::from_u16(599).unwrap().reason(), "");
         assert_eq!(Status::from_u16(99), None);
         assert_eq!(Status::from_u16(1000), None);

@@ -179,18 +179,35 @@ impl Request {
     }
 
     /// Sets the path parameters: `names[i]` is the name of the i-th value
-    /// pushed with [`Request::push_param`]. Called by the router.
+    /// pushed with [`Request::push_params`]. Called by the router.
     #[doc(hidden)]
     pub fn set_param_names(&mut self, names: Arc<[Box<str>]>) {
         self.param_names = Some(names);
     }
 
-    /// Appends the next path parameter's (decoded) value.
+    /// Appends the path parameters: each span is a byte range of
+    /// [`Request::raw_path`], decoded into the request's parameter buffer.
     #[doc(hidden)]
-    pub fn push_param(&mut self, value: &str) {
-        let start = self.param_text.len() as u32;
-        self.param_text.push_str(value);
-        self.param_spans.push((start, self.param_text.len() as u32));
+    pub fn push_params(&mut self, spans: impl Iterator<Item = (usize, usize)>) {
+        // Field by field, so the head stays borrowed while the text grows.
+        let (ts, te) = self.target;
+        let target = std::str::from_utf8(&self.head[ts as usize..te as usize]).unwrap_or("");
+        let path = raw_path_of(target);
+        for (s, e) in spans {
+            let start = self.param_text.len() as u32;
+            // Decoding cannot fail for a filled request (its path was
+            // validated); a failure would leave the value empty.
+            if let Ok(v) = percent::decode(&path[s..e], false) {
+                self.param_text.push_str(&v);
+            }
+            self.param_spans.push((start, self.param_text.len() as u32));
+        }
+    }
+
+    /// The target as text, borrowing only the head buffer.
+    fn target_str(&self) -> &str {
+        let (s, e) = self.target;
+        std::str::from_utf8(&self.head[s as usize..e as usize]).unwrap_or("")
     }
 
     /// The method.
@@ -205,8 +222,7 @@ impl Request {
 
     /// The request-target exactly as sent (ASCII: the parser allows nothing else).
     pub fn target(&self) -> &str {
-        let (s, e) = self.target;
-        std::str::from_utf8(&self.head[s as usize..e as usize]).unwrap_or("")
+        self.target_str()
     }
 
     /// The path part of the target, before any `?`, as sent (not decoded).

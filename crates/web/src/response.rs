@@ -75,7 +75,7 @@ impl Response {
     /// `status` with its reason phrase as a text body: the usual error reply.
     #[inline]
     pub fn status_text(status: Status) -> Response {
-        let mut r = Response::text(format!("{}\n", status.reason()));
+        let mut r = Response::text(status.reason_line());
         r.status = status;
         r
     }

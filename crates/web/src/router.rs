@@ -536,15 +536,9 @@ fn set_params(req: &mut Request, route: &Route, caps: &Captures, catch: Option<u
     let Some(segs) = split_path(req.raw_path()) else {
         return;
     };
-    let raw = req.raw_path().to_string();
-    for &i in caps {
-        let (s, e) = segs[i];
-        req.push_param(&decoded(&raw[s..e]));
-    }
-    if let Some(i) = catch {
-        let start = segs.get(i).map_or(raw.len(), |&(s, _)| s);
-        req.push_param(&decoded(&raw[start..]));
-    }
+    let len = req.raw_path().len();
+    let rest = catch.map(|i| (segs.get(i).map_or(len, |&(s, _)| s), len));
+    req.push_params(caps.iter().map(|&i| segs[i]).chain(rest));
 }
 
 /// The router's own answer on a path that exists for other methods: 204 to
