@@ -1,0 +1,42 @@
+// Fills the bird list from /data/birds.json and records, for the browser test,
+// whether the hero image loaded (data-image on <body>).
+"use strict";
+
+async function loadBirds() {
+  const status = document.getElementById("status");
+  const list = document.getElementById("birds");
+  try {
+    const response = await fetch("/data/birds.json", { headers: { Accept: "application/json" } });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const birds = await response.json();
+    for (const bird of birds) {
+      const item = document.createElement("li");
+      item.textContent = `${bird.name} `;
+      const latin = document.createElement("span");
+      latin.className = "latin";
+      latin.textContent = bird.latin;
+      item.appendChild(latin);
+      list.appendChild(item);
+    }
+    status.textContent = `Loaded ${birds.length} birds.`;
+    status.dataset.state = "loaded";
+  } catch (err) {
+    status.textContent = `Could not load the list: ${err.message}`;
+    status.dataset.state = "failed";
+  }
+}
+
+function checkImage() {
+  const img = document.getElementById("hero");
+  const report = () => {
+    document.body.dataset.image = img.complete && img.naturalWidth > 0 ? "loaded" : "broken";
+  };
+  if (img.complete) report();
+  else {
+    img.addEventListener("load", report);
+    img.addEventListener("error", report);
+  }
+}
+
+checkImage();
+loadBirds();
