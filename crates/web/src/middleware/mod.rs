@@ -34,6 +34,7 @@
 //! [`cors`], [`request_id`], [`security_headers`], [`rate_limit`] and
 //! [`timeout`].
 
+pub mod auth;
 pub mod cors;
 
 use std::sync::Arc;
