@@ -36,6 +36,8 @@
 
 pub mod auth;
 pub mod cors;
+pub mod request_id;
+pub mod security_headers;
 
 use std::sync::Arc;
 
