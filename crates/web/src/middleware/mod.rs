@@ -36,6 +36,7 @@
 
 pub mod auth;
 pub mod cors;
+pub mod rate_limit;
 pub mod request_id;
 pub mod security_headers;
 
