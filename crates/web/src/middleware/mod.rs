@@ -39,6 +39,7 @@ pub mod cors;
 pub mod rate_limit;
 pub mod request_id;
 pub mod security_headers;
+pub mod timeout;
 
 use std::sync::Arc;
 
