@@ -34,6 +34,13 @@
 //! [`cors`], [`request_id`], [`security_headers`], [`rate_limit`] and
 //! [`timeout`].
 
+pub mod auth;
+pub mod cors;
+pub mod rate_limit;
+pub mod request_id;
+pub mod security_headers;
+pub mod timeout;
+
 use std::sync::Arc;
 
 use crate::handler::{Handler, Plan};
