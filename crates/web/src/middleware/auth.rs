@@ -126,6 +126,16 @@ pub fn hash_password(password: &str) -> String {
         .to_string()
 }
 
+/// Hashes `password` with bcrypt at the crate's default cost (12), for
+/// systems that expect bcrypt (`osprey hash-password --bcrypt`). bcrypt reads
+/// only the first 72 bytes of a password; prefer [`hash_password`].
+///
+/// # Panics
+/// Only if the operating system's random number generator fails.
+pub fn hash_password_bcrypt(password: &str) -> String {
+    bcrypt::hash(password, bcrypt::DEFAULT_COST).expect("bcrypt hashes any password at the default cost")
+}
+
 /// A password hash as configured, checked for well-formedness up front.
 #[derive(Clone)]
 enum StoredHash {
