@@ -34,6 +34,8 @@
 //! [`cors`], [`request_id`], [`security_headers`], [`rate_limit`] and
 //! [`timeout`].
 
+pub mod compress;
+
 use std::sync::Arc;
 
 use crate::handler::{Handler, Plan};
