@@ -113,6 +113,8 @@ struct Levels {
 /// `If-None-Match` (weak comparison, §13.1.2), so the inner handler's
 /// conditional requests keep answering 304. `If-Range` needs a strong match,
 /// so a client holding the weak tag gets a full response — also correct.
+/// A 304 gets the `Vary` too, and its tag is made weak when the client's
+/// `If-None-Match` shows it holds the encoded representation.
 ///
 /// A `HEAD` request gets the same header fields a `GET` would; its body is
 /// compressed like a `GET`'s when it is small (so `Content-Length` matches)
@@ -263,16 +265,17 @@ impl Compress {
     }
 
     /// Applies this middleware's rules to `resp`, for a client that accepts
-    /// `coding`.
-    fn encode(&self, coding: Option<Coding>, mut resp: Response) -> Response {
+    /// `coding` and sent these `If-None-Match` values (joined by commas).
+    fn encode(&self, coding: Option<Coding>, if_none_match: &[u8], mut resp: Response) -> Response {
         match self.eligibility(&resp) {
             Eligibility::Never => return resp,
             Eligibility::NotModified => {
-                // A 304 carries the Vary and ETag the 200 would have had
-                // (RFC 9110 §15.4.5); it has no body to tell its size by, so
-                // assume the 200 was compressed when the client accepts a coding.
+                // A 304 carries the Vary and ETag of the 200 it revalidates
+                // (RFC 9110 §15.4.5). With no body to judge by, the client's
+                // own tags tell which one it holds: the weak form of the tag
+                // means it holds a response this middleware encoded.
                 add_vary_accept_encoding(&mut resp.headers);
-                if coding.is_some() {
+                if holds_encoded(&resp.headers, if_none_match) {
                     weaken_etag(&mut resp.headers);
                 }
                 return resp;
@@ -352,10 +355,18 @@ impl Compress {
 
 impl Middleware for Compress {
     fn handle(&self, req: &mut Request, next: Next<'_>) -> Response {
-        // Negotiate first: an inner middleware may move the request away.
+        // Read the request first: an inner middleware may move it away.
         let coding = self.negotiate(req);
+        let mut if_none_match = Vec::new();
+        for (_, value) in req
+            .headers()
+            .filter(|(name, _)| name.eq_ignore_ascii_case(b"if-none-match"))
+        {
+            if_none_match.extend_from_slice(value);
+            if_none_match.push(b',');
+        }
         let resp = next.run(req);
-        self.encode(coding, resp)
+        self.encode(coding, &if_none_match, resp)
     }
 }
 
@@ -538,6 +549,40 @@ fn set_encoded_fields(headers: &mut HeaderMap, coding: Coding) {
     // stale identity length must not frame the encoded body.
     headers.remove("accept-ranges");
     headers.remove("content-length");
+}
+
+/// Whether the client's `If-None-Match` lists the weak form of the response's
+/// strong `ETag`. Entity tags are parsed, not split on commas: `etagc` allows
+/// commas inside the quotes (RFC 9110 §8.8.3).
+fn holds_encoded(headers: &HeaderMap, if_none_match: &[u8]) -> bool {
+    let Some(tag) = headers.get("etag").map(HeaderValue::as_bytes) else {
+        return false;
+    };
+    if !tag.starts_with(b"\"") {
+        return false;
+    }
+    let mut rest = if_none_match;
+    loop {
+        while let [b' ' | b'\t' | b',', tail @ ..] = rest {
+            rest = tail;
+        }
+        let weak = rest.starts_with(b"W/");
+        if weak {
+            rest = &rest[2..];
+        }
+        // `*`, a malformed tag, or the end.
+        if !rest.starts_with(b"\"") {
+            return false;
+        }
+        let Some(close) = rest[1..].iter().position(|&b| b == b'"') else {
+            return false;
+        };
+        let (candidate, tail) = rest.split_at(close + 2);
+        if weak && candidate == tag {
+            return true;
+        }
+        rest = tail;
+    }
 }
 
 /// Turns a strong entity tag into a weak one (RFC 9110 §8.8.3).
@@ -1180,18 +1225,43 @@ mod tests {
             Response::text(text(5000)).header("ETag", "W/\"v2\""),
         );
         assert_eq!(r.headers.get("etag").unwrap().as_bytes(), b"W/\"v2\"");
-        // A 304 carries what the 200 would have: weak tag and Vary.
+        // A 304 carries the Vary and tag of the response the client holds,
+        // which its If-None-Match shows.
         let not_modified = || Response::new(Status::NOT_MODIFIED).header("ETag", "\"v1\"");
+        let revalidate = |tags: &str| accept(Coding::Gzip).with_header("If-None-Match", tags);
+        for (tags, want) in [
+            ("W/\"v1\"", "W/\"v1\""),
+            ("\"v0\", W/\"v1\"", "W/\"v1\""),
+            ("\"a,W/\", W/\"v1\"", "W/\"v1\""),
+            ("\"v1\"", "\"v1\""),
+            ("\"a,W/\"v1\"\"", "\"v1\""),
+            ("W/\"v2\", *", "\"v1\""),
+            ("*", "\"v1\""),
+            ("W/\"v1", "\"v1\""),
+        ] {
+            let r = run(&mw, &mut revalidate(tags), not_modified());
+            assert_eq!(
+                r.headers.get("etag").unwrap().as_bytes(),
+                want.as_bytes(),
+                "{tags}"
+            );
+            assert_eq!(
+                r.headers.get("vary").unwrap().as_bytes(),
+                b"Accept-Encoding"
+            );
+            assert!(!r.headers.contains("content-encoding"));
+        }
         let r = run(&mw, &mut accept(Coding::Gzip), not_modified());
-        assert_eq!(r.headers.get("etag").unwrap().as_bytes(), b"W/\"v1\"");
-        assert_eq!(
-            r.headers.get("vary").unwrap().as_bytes(),
-            b"Accept-Encoding"
-        );
-        assert!(!r.headers.contains("content-encoding"));
-        let r = run(&mw, &mut Request::new(Method::Get, "/"), not_modified());
         assert_eq!(r.headers.get("etag").unwrap().as_bytes(), b"\"v1\"");
         assert!(r.headers.contains("vary"));
+        let png_304 = Response::new(Status::NOT_MODIFIED).header("Content-Type", "image/png");
+        let r = run(
+            &mw,
+            &mut revalidate("W/\"v1\""),
+            png_304.header("ETag", "\"v1\""),
+        );
+        assert_eq!(r.headers.get("etag").unwrap().as_bytes(), b"\"v1\"");
+        assert!(!r.headers.contains("vary"));
     }
 
     #[test]
