@@ -34,6 +34,7 @@
 //! [`cors`], [`request_id`], [`security_headers`], [`rate_limit`] and
 //! [`timeout`].
 
+pub mod access_log;
 pub mod compress;
 
 use std::sync::Arc;
