@@ -34,7 +34,9 @@
 //! [`cors`], [`request_id`], [`security_headers`], [`rate_limit`] and
 //! [`timeout`].
 
+pub mod access_log;
 pub mod auth;
+pub mod compress;
 pub mod cors;
 pub mod rate_limit;
 pub mod request_id;
