@@ -30,6 +30,7 @@ use osprey_proto::{Method, Version};
 use serde::Serialize;
 
 use crate::body::{Body, BodySource};
+use crate::middleware::auth::AuthUser;
 use crate::middleware::{Middleware, Next};
 use crate::{Request, Response};
 
@@ -45,8 +46,8 @@ pub enum LogFormat {
     /// ```
     ///
     /// `host` is the peer's IP address; `ident` is always `-` (nobody runs
-    /// identd); `authuser` is the [`LogUser`] an authentication middleware
-    /// attached, else `-`; `date` is when the request reached this middleware,
+    /// identd); `authuser` is the [`AuthUser`] an authentication middleware
+    /// inside this one attached, else `-`; `date` is when the request reached this middleware,
     /// in UTC; `bytes` is the length of the body sent, `-` when there is none
     /// (as Apache's `%b`); `duration` is the seconds from entering this
     /// middleware until the response was returned (or its stream ended), with
@@ -73,19 +74,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// The authenticated user, for the `authuser` field: an authentication
-/// middleware inside [`AccessLog`] inserts it into the request's
-/// [extensions](Request::extensions_mut) and the log picks it up after the
-/// handler ran.
-///
-/// ```
-/// use osprey_web::middleware::access_log::LogUser;
-/// # use osprey_web::{Method, Request};
-/// # let mut req = Request::new(Method::Get, "/");
-/// req.extensions_mut().insert(LogUser("alice".into()));
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogUser(pub String);
 
 /// Where lines go, shared by the middleware and the streams it wraps.
 struct Sink {
@@ -180,7 +168,7 @@ impl Middleware for AccessLog {
         let mut entry = Entry::of_request(req, self.format, SystemTime::now());
         let mut resp = next.run(req);
         entry.status = resp.status.as_u16();
-        entry.user = req.extensions().get::<LogUser>().map(|u| u.0.clone());
+        entry.user = req.extensions().get::<AuthUser>().map(|u| u.0.clone());
         if let Some(id) = resp.headers.get("x-request-id") {
             entry.request_id = Some(id.as_bytes().to_vec());
         }
@@ -760,7 +748,7 @@ mod tests {
     fn known_lengths_and_users_and_request_ids() {
         let out = Shared::default();
         let app = (|req: &mut Request| {
-            req.extensions_mut().insert(LogUser("bob".into()));
+            req.extensions_mut().insert(AuthUser("bob".into()));
             Response::text("Hello, World!").header("X-Request-Id", "from-response")
         })
         .with(AccessLog::to_writer(Box::new(out.clone()), LogFormat::Json));
