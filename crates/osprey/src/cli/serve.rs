@@ -41,9 +41,11 @@ pub fn app(args: &ServeArgs) -> Result<Router, Failure> {
         let (pattern, value) = rule
             .split_once('=')
             .ok_or_else(|| usage(format!("--cache-control `{rule}`: expected PATTERN=VALUE")))?;
-        files = files
-            .try_cache_control(pattern.trim(), value.trim())
-            .map_err(|e| usage(format!("--cache-control `{rule}`: {e}")))?;
+        let value = value.trim();
+        if osprey::HeaderValue::try_from(value).is_err() {
+            return Err(usage(format!("--cache-control `{rule}`: not a valid header value")));
+        }
+        files = files.cache_control(pattern.trim(), value);
     }
     let mut app = Router::new();
     if !args.quiet {
