@@ -18,6 +18,7 @@ use std::borrow::Cow;
 use std::fs::{self, File, Metadata};
 use std::io;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// The longest file name Linux accepts in one path component (`NAME_MAX`).
@@ -29,6 +30,42 @@ const NAME_MAX: usize = 255;
 /// our minimum Rust version).
 const ENAMETOOLONG: i32 = 36;
 const ELOOP: i32 = 40;
+
+/// Linux `O_NONBLOCK` on the architectures that use the generic value
+/// (x86, Arm, RISC-V, PowerPC, s390x, LoongArch). Opening with it means a
+/// FIFO in the tree cannot block `open` waiting for a writer; the type is
+/// then checked on the descriptor, with no window for a swap. It has no
+/// effect on reading regular files or directories. Elsewhere we `stat` first.
+#[cfg(all(
+    target_os = "linux",
+    any(
+        target_arch = "x86",
+        target_arch = "x86_64",
+        target_arch = "arm",
+        target_arch = "aarch64",
+        target_arch = "riscv64",
+        target_arch = "powerpc",
+        target_arch = "powerpc64",
+        target_arch = "s390x",
+        target_arch = "loongarch64"
+    )
+))]
+const O_NONBLOCK: Option<i32> = Some(0o4000);
+#[cfg(not(all(
+    target_os = "linux",
+    any(
+        target_arch = "x86",
+        target_arch = "x86_64",
+        target_arch = "arm",
+        target_arch = "aarch64",
+        target_arch = "riscv64",
+        target_arch = "powerpc",
+        target_arch = "powerpc64",
+        target_arch = "s390x",
+        target_arch = "loongarch64"
+    )
+)))]
+const O_NONBLOCK: Option<i32> = None;
 
 /// What to do with symbolic links met while opening a file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -206,36 +243,45 @@ pub enum Opened {
 }
 
 /// Opens `path` (a path under `root` built from a [`Mapped`] path) and
-/// applies `policy`. Only regular files and directories are served: a FIFO
-/// or device is [`OpenError::NotFound`] — and is recognised with a `stat`
-/// before `open`, since opening a FIFO would block until a writer came.
+/// applies `policy` to what was opened. Only regular files and directories
+/// are served: a FIFO, socket or device is [`OpenError::NotFound`]. The
+/// descriptor is opened non-blocking, so even a FIFO cannot stall `open`
+/// (where that flag is not known, a `stat` first keeps FIFOs away).
 pub fn open_under_root(
     root: &Path,
     path: &Path,
     policy: SymlinkPolicy,
 ) -> Result<Opened, OpenError> {
-    let meta = fs::metadata(path)?;
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    match O_NONBLOCK {
+        Some(flag) => {
+            options.custom_flags(flag);
+        }
+        None => {
+            let meta = fs::metadata(path)?;
+            if !(meta.is_file() || meta.is_dir()) {
+                return Err(OpenError::NotFound);
+            }
+        }
+    }
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if !(meta.is_file() || meta.is_dir()) {
+        return Err(OpenError::NotFound);
+    }
+    check_policy(root, path, &file, policy)?;
     if meta.is_dir() {
-        check_policy(root, path, None, policy)?;
         return Ok(Opened::Dir);
     }
-    if !meta.is_file() {
-        return Err(OpenError::NotFound);
-    }
-    let file = File::open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(OpenError::NotFound);
-    }
-    check_policy(root, path, Some(&file), policy)?;
     Ok(Opened::File { file, meta })
 }
 
-/// Applies `policy` to `path`, opened as `file` when given.
+/// Applies `policy` to `path`, opened as `file`.
 fn check_policy(
     root: &Path,
     path: &Path,
-    file: Option<&File>,
+    file: &File,
     policy: SymlinkPolicy,
 ) -> Result<(), OpenError> {
     if policy == SymlinkPolicy::Always {
@@ -261,13 +307,12 @@ fn check_policy(
 
 /// The real path of what was opened: from the kernel for an open descriptor
 /// (no race with a link swapped in after the check), else `realpath`.
-fn real_path(path: &Path, file: Option<&File>) -> io::Result<PathBuf> {
-    if let Some(file) = file {
-        if let Ok(real) = fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
-            return Ok(real);
-        }
+fn real_path(path: &Path, file: &File) -> io::Result<PathBuf> {
+    match fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
+        Ok(real) => Ok(real),
+        // No /proc (a bare chroot): resolve the path instead.
+        Err(_) => fs::canonicalize(path),
     }
-    fs::canonicalize(path)
 }
 
 #[cfg(test)]
