@@ -241,18 +241,21 @@ impl CachedFile {
             })
     }
 
-    /// Whether any precompressed sibling can be served.
+    /// Whether any precompressed sibling exists (servable or not: the
+    /// answer then varies with `Accept-Encoding` all the same, as when the
+    /// file is served uncached).
     pub(crate) fn has_siblings(&self) -> bool {
-        self.variants[1..].iter().any(Option::is_some)
+        self.stamps[1..].iter().any(Option::is_some)
     }
 }
 
 fn variant(file: &File, meta: &Metadata, encoding: Option<Encoding>) -> Option<Variant> {
+    let (last_modified, modified_secs) = super::last_modified_of(meta);
     Some(Variant {
         bytes: read_whole(file, meta)?,
         etag: super::etag_of(meta, encoding),
-        last_modified: super::last_modified_of(meta).0,
-        modified_secs: super::last_modified_of(meta).1,
+        last_modified,
+        modified_secs,
     })
 }
 

@@ -265,7 +265,19 @@ pub fn open_under_root(
             }
         }
     }
-    let file = options.open(path)?;
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            // A directory we may traverse but not list (mode --x) still
+            // serves its index: check it by path instead.
+            if fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+                check_policy_by_path(root, path, policy)?;
+                return Ok(Opened::Dir);
+            }
+            return Err(OpenError::Forbidden);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let meta = file.metadata()?;
     if !(meta.is_file() || meta.is_dir()) {
         return Err(OpenError::NotFound);
@@ -287,7 +299,24 @@ fn check_policy(
     if policy == SymlinkPolicy::Always {
         return Ok(());
     }
-    let real = real_path(path, file).map_err(|e| match OpenError::from_io(&e) {
+    check_real_path(root, path, real_path(path, file), policy)
+}
+
+/// Applies `policy` to `path` without a descriptor (`realpath`).
+fn check_policy_by_path(root: &Path, path: &Path, policy: SymlinkPolicy) -> Result<(), OpenError> {
+    if policy == SymlinkPolicy::Always {
+        return Ok(());
+    }
+    check_real_path(root, path, fs::canonicalize(path), policy)
+}
+
+fn check_real_path(
+    root: &Path,
+    path: &Path,
+    real: io::Result<PathBuf>,
+    policy: SymlinkPolicy,
+) -> Result<(), OpenError> {
+    let real = real.map_err(|e| match OpenError::from_io(&e) {
         OpenError::Forbidden => OpenError::Forbidden,
         _ => OpenError::NotFound,
     })?;
