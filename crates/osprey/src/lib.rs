@@ -31,6 +31,7 @@ pub use osprey_web::{
     HeaderValue, Html, IntoResponse, Json, Method, Middleware, Next, OwnedNext, Part, Plan,
     Request, Response, RouteError, Router, SameSite, SendError, Status, TrailingSlash, Version,
 };
+pub use osprey_web::{static_files, CacheConfig, StaticFiles, SymlinkPolicy};
 
 /// The sans-IO HTTP/1.1 layer, for those who drive it themselves.
 pub use osprey_h1 as h1;

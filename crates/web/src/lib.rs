@@ -21,6 +21,7 @@ pub mod percent;
 mod request;
 mod response;
 mod router;
+pub mod static_files;
 
 pub use body::{Body, BodySender, BodySource, FileBody, Part, SendError};
 pub use cookie::{Cookie, SameSite};
@@ -30,5 +31,6 @@ pub use middleware::{Chain, Middleware, Next, OwnedNext};
 pub use request::{Extensions, Request};
 pub use response::Response;
 pub use router::{RouteError, Router, TrailingSlash};
+pub use static_files::{CacheConfig, StaticFiles, SymlinkPolicy};
 
 pub use osprey_proto::{HeaderMap, HeaderName, HeaderValue, Method, Status, Version};
