@@ -16,9 +16,13 @@ use osprey_testkit::ServerProcess;
 const OSPREY: &str = env!("CARGO_BIN_EXE_osprey");
 
 fn chromium() -> Option<&'static str> {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
+    [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists())
 }
 
 fn repo_root() -> PathBuf {
@@ -63,15 +67,30 @@ fn demo_site_renders_in_chromium() {
     let www = repo_root().join("examples/www");
     let server = ServerProcess::start(
         OSPREY,
-        &["serve", www.to_str().unwrap(), "--listen", "127.0.0.1:0", "--quiet"],
+        &[
+            "serve",
+            www.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--quiet",
+        ],
     );
     let profile = tempfile::tempdir().unwrap();
     let url = server.url("/");
 
     let dom = run_chromium(browser, profile.path(), &["--dump-dom", &url]);
-    assert!(dom.contains("<title>Osprey demo site</title>"), "title missing:\n{dom}");
-    assert!(dom.contains(r#"data-image="loaded""#), "image did not load:\n{dom}");
-    assert!(dom.contains(r#"data-state="loaded""#), "JSON not loaded:\n{dom}");
+    assert!(
+        dom.contains("<title>Osprey demo site</title>"),
+        "title missing:\n{dom}"
+    );
+    assert!(
+        dom.contains(r#"data-image="loaded""#),
+        "image did not load:\n{dom}"
+    );
+    assert!(
+        dom.contains(r#"data-state="loaded""#),
+        "JSON not loaded:\n{dom}"
+    );
     assert!(dom.contains("Loaded 4 birds."), "{dom}");
     for bird in ["Osprey", "Pandion haliaetus", "Red kite", "Milvus milvus"] {
         assert!(dom.contains(bird), "{bird} missing from the list:\n{dom}");
@@ -91,5 +110,9 @@ fn demo_site_renders_in_chromium() {
         ],
     );
     let png = std::fs::read(&shot).expect("screenshot written");
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000, "{} bytes", png.len());
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
 }

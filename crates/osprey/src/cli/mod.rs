@@ -25,7 +25,7 @@ struct Cli {
 enum Command {
     /// Serve a folder over HTTP (GET and HEAD, ranges, validators,
     /// precompressed files, optional listing, compression, CORS and auth).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Read a password from stdin and print a hash for `serve --auth USER:HASH`
     /// (argon2id by default).
     HashPassword(HashArgs),
@@ -141,7 +141,7 @@ pub fn main() -> i32 {
         }
     };
     match cli.command {
-        Command::Serve(args) => match serve::run(args) {
+        Command::Serve(args) => match serve::run(*args) {
             Ok(()) => 0,
             Err(serve::Failure::Usage(msg)) => fail(&msg),
             Err(serve::Failure::Runtime(msg)) => {

@@ -43,7 +43,9 @@ pub fn app(args: &ServeArgs) -> Result<Router, Failure> {
             .ok_or_else(|| usage(format!("--cache-control `{rule}`: expected PATTERN=VALUE")))?;
         let value = value.trim();
         if osprey::HeaderValue::try_from(value).is_err() {
-            return Err(usage(format!("--cache-control `{rule}`: not a valid header value")));
+            return Err(usage(format!(
+                "--cache-control `{rule}`: not a valid header value"
+            )));
         }
         files = files.cache_control(pattern.trim(), value);
     }
@@ -56,8 +58,12 @@ pub fn app(args: &ServeArgs) -> Result<Router, Failure> {
         };
         let log = match args.access_log.as_deref() {
             None | Some("-") => AccessLog::stdout(format),
-            Some(path) => AccessLog::file(Path::new(path), format)
-                .map_err(|e| usage(format!("cannot open the access log {path}: {}", describe(&e))))?,
+            Some(path) => AccessLog::file(Path::new(path), format).map_err(|e| {
+                usage(format!(
+                    "cannot open the access log {path}: {}",
+                    describe(&e)
+                ))
+            })?,
         };
         app = app.with(log);
     }
@@ -71,9 +77,12 @@ pub fn app(args: &ServeArgs) -> Result<Router, Failure> {
     if !args.auth.is_empty() {
         let mut auth = BasicAuth::new("osprey");
         for entry in &args.auth {
-            let (user, hash) = entry
-                .split_once(':')
-                .ok_or_else(|| usage(format!("--auth: expected USER:HASH, got `{}`", redact(entry))))?;
+            let (user, hash) = entry.split_once(':').ok_or_else(|| {
+                usage(format!(
+                    "--auth: expected USER:HASH, got `{}`",
+                    redact(entry)
+                ))
+            })?;
             auth = auth
                 .user(user, hash)
                 .map_err(|e| usage(format!("--auth for user `{user}`: {e}")))?;
@@ -148,7 +157,11 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
     }
     let server = builder.bind().map_err(|e| {
         let addrs: Vec<String> = args.listen.iter().map(|a| a.to_string()).collect();
-        usage(format!("cannot listen on {}: {}", addrs.join(", "), describe(&e)))
+        usage(format!(
+            "cannot listen on {}: {}",
+            addrs.join(", "),
+            describe(&e)
+        ))
     })?;
     for addr in server.local_addrs() {
         println!("listening on http://{addr}");

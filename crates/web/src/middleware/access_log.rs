@@ -74,7 +74,6 @@ pub enum LogFormat {
     Json,
 }
 
-
 /// Where lines go, shared by the middleware and the streams it wraps.
 struct Sink {
     out: Mutex<Box<dyn Write + Send>>,

@@ -133,7 +133,8 @@ pub fn hash_password(password: &str) -> String {
 /// # Panics
 /// Only if the operating system's random number generator fails.
 pub fn hash_password_bcrypt(password: &str) -> String {
-    bcrypt::hash(password, bcrypt::DEFAULT_COST).expect("bcrypt hashes any password at the default cost")
+    bcrypt::hash(password, bcrypt::DEFAULT_COST)
+        .expect("bcrypt hashes any password at the default cost")
 }
 
 /// A password hash as configured, checked for well-formedness up front.
