@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod body;
+pub mod coding;
 mod cookie;
 mod error;
 mod handler;

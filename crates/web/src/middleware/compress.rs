@@ -18,6 +18,8 @@ use bytes::Bytes;
 use osprey_proto::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::body::{Body, BodySource, Part};
+use crate::coding::parse_accept_encoding;
+pub use crate::coding::Coding;
 use crate::middleware::{Middleware, Next};
 use crate::{Request, Response};
 
@@ -61,30 +63,19 @@ pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 /// higher ("ultra") levels use larger windows that browsers refuse.
 pub const MAX_ZSTD_LEVEL: i32 = 19;
 
+/// The codings in order of preference when the client weighs them equally
+/// (RFC 9110 §12.5.3 leaves ties to the server): at the default levels zstd
+/// compresses better than gzip at several times its speed, and Brotli beats
+/// gzip's ratio at a similar speed; gzip, the weakest, is the one every
+/// client has. When nothing is acceptable, identity included (`identity;q=0`
+/// or `*;q=0` without a coding we have), the response is sent without a
+/// coding: §12.1 lets a server disregard the field instead of answering 406,
+/// and a compression layer turning a good response into an error helps
+/// nobody.
+const PREFERENCE: [Coding; 3] = [Coding::Zstd, Coding::Brotli, Coding::Gzip];
+
 /// Size of brotli's internal output buffer.
 const BROTLI_BUFFER: usize = 4096;
-
-/// A content coding this middleware can apply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Coding {
-    /// `zstd` (RFC 8878, RFC 9659).
-    Zstd,
-    /// `br`, Brotli (RFC 7932).
-    Brotli,
-    /// `gzip` (RFC 1952; RFC 9110 §8.4.1.3).
-    Gzip,
-}
-
-impl Coding {
-    /// The coding's name as written in `Content-Encoding`.
-    pub fn token(self) -> &'static str {
-        match self {
-            Coding::Zstd => "zstd",
-            Coding::Brotli => "br",
-            Coding::Gzip => "gzip",
-        }
-    }
-}
 
 /// Compression levels, fixed when the middleware is built.
 #[derive(Clone, Copy, Debug)]
@@ -255,13 +246,15 @@ impl Compress {
     /// imply that the user agent will be able to correctly process all
     /// encodings", and clients that decode always say so.
     pub fn negotiate(&self, req: &Request) -> Option<Coding> {
-        let mut values = req
-            .headers()
-            .filter(|(name, _)| name.eq_ignore_ascii_case(b"accept-encoding"))
-            .map(|(_, value)| value)
-            .peekable();
+        let mut values = req.header_all("accept-encoding").peekable();
         values.peek()?;
-        choose(&parse_accept_encoding(values), |c| self.enabled(c))
+        let mut candidates = [Coding::Zstd; 3];
+        let mut n = 0;
+        for c in PREFERENCE.into_iter().filter(|c| self.enabled(*c)) {
+            candidates[n] = c;
+            n += 1;
+        }
+        parse_accept_encoding(values).best_in(&candidates[..n])
     }
 
     /// Applies this middleware's rules to `resp`, for a client that accepts
@@ -381,137 +374,14 @@ enum Eligibility {
     Compressible,
 }
 
-/// The weights an `Accept-Encoding` gives, in thousandths (qvalues have
-/// three decimals, RFC 9110 §12.4.2); `None` when a coding is not listed.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct Weights {
-    zstd: Option<u16>,
-    br: Option<u16>,
-    gzip: Option<u16>,
-    identity: Option<u16>,
-    any: Option<u16>,
-}
-
-/// Parses `Accept-Encoding` field values (RFC 9110 §12.5.3):
-/// `#( codings [ OWS ";" OWS "q=" qvalue ] )`. Names are case-insensitive
-/// (§8.4.1); `x-gzip` is gzip (§8.4.1.3). An element whose weight is not a
-/// valid qvalue is ignored as a whole rather than guessed at; other
-/// parameters are ignored. When a coding is listed twice the first counts.
-fn parse_accept_encoding<'a>(values: impl Iterator<Item = &'a [u8]>) -> Weights {
-    let mut weights = Weights::default();
-    for value in values {
-        for element in value.split(|&b| b == b',') {
-            let mut pieces = element.split(|&b| b == b';');
-            let name = trim_ows(pieces.next().unwrap_or_default());
-            if name.is_empty() {
-                continue; // empty list elements are allowed (§5.6.1)
-            }
-            let mut weight = Some(1000);
-            for param in pieces {
-                let param = trim_ows(param);
-                let (key, value) = match param.iter().position(|&b| b == b'=') {
-                    Some(i) => (trim_ows(&param[..i]), Some(trim_ows(&param[i + 1..]))),
-                    None => (param, None),
-                };
-                if key.eq_ignore_ascii_case(b"q") {
-                    weight = value.and_then(parse_qvalue);
-                }
-            }
-            let Some(weight) = weight else { continue };
-            let slot = if name.eq_ignore_ascii_case(b"zstd") {
-                &mut weights.zstd
-            } else if name.eq_ignore_ascii_case(b"br") {
-                &mut weights.br
-            } else if name.eq_ignore_ascii_case(b"gzip") || name.eq_ignore_ascii_case(b"x-gzip") {
-                &mut weights.gzip
-            } else if name.eq_ignore_ascii_case(b"identity") {
-                &mut weights.identity
-            } else if name == b"*" {
-                &mut weights.any
-            } else {
-                continue;
-            };
-            slot.get_or_insert(weight);
-        }
-    }
-    weights
-}
-
-/// A qvalue (RFC 9110 §12.4.2) in thousandths:
-/// `( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )`.
-fn parse_qvalue(text: &[u8]) -> Option<u16> {
-    let (int, frac) = match text.iter().position(|&b| b == b'.') {
-        Some(i) => (&text[..i], &text[i + 1..]),
-        None => (text, &[][..]),
-    };
-    if frac.len() > 3 || !frac.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    match int {
-        b"0" => Some(
-            frac.iter()
-                .chain(std::iter::repeat(&b'0'))
-                .take(3)
-                .fold(0u16, |n, d| n * 10 + u16::from(d - b'0')),
-        ),
-        b"1" if frac.iter().all(|&d| d == b'0') => Some(1000),
-        _ => None,
-    }
-}
-
-/// Picks a coding from the weights (RFC 9110 §12.5.3): a listed coding has its
-/// own weight, an unlisted one the weight of `*` if present, else it is not
-/// acceptable; weight 0 means "not acceptable". The highest weight wins.
-///
-/// Ties go to the server's preference zstd > br > gzip: at the default levels
-/// zstd compresses better than gzip at several times its speed, and Brotli
-/// beats gzip's ratio at a similar speed; gzip, the weakest, is the one every
-/// client has.
-///
-/// Identity competes only when the client weighted it (itself or through
-/// `*`): a client sending just `gzip;q=0.5` still wants gzip over nothing.
-/// When nothing is acceptable, identity included (`identity;q=0` or `*;q=0`
-/// without a coding we have), the response is sent without a coding: §12.1
-/// lets a server disregard the field instead of answering 406, and a
-/// compression layer turning a good response into an error helps nobody.
-fn choose(weights: &Weights, enabled: impl Fn(Coding) -> bool) -> Option<Coding> {
-    let mut best: Option<(Coding, u16)> = None;
-    for (coding, listed) in [
-        (Coding::Zstd, weights.zstd),
-        (Coding::Brotli, weights.br),
-        (Coding::Gzip, weights.gzip),
-    ] {
-        let weight = listed.or(weights.any).unwrap_or(0);
-        if enabled(coding) && weight > 0 && best.is_none_or(|(_, w)| weight > w) {
-            best = Some((coding, weight));
-        }
-    }
-    let (coding, weight) = best?;
-    match weights.identity.or(weights.any) {
-        Some(identity) if identity > weight => None,
-        _ => Some(coding),
-    }
-}
-
-/// Optional whitespace (RFC 9110 §5.6.3) trimmed from both ends.
-fn trim_ows(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
-}
-
 /// Whether `Cache-Control` holds `no-transform` (RFC 9111 §5.2.2.6): no
 /// intermediary or server layer may change the content, coding included.
 fn has_no_transform(headers: &HeaderMap) -> bool {
     headers.get_all("cache-control").any(|value| {
         value.as_bytes().split(|&b| b == b',').any(|directive| {
-            let directive = trim_ows(directive);
+            let directive = osprey_proto::chars::trim_ows(directive);
             let name = directive.split(|&b| b == b'=').next().unwrap_or_default();
-            trim_ows(name).eq_ignore_ascii_case(b"no-transform")
+            osprey_proto::chars::trim_ows(name).eq_ignore_ascii_case(b"no-transform")
         })
     })
 }
@@ -522,7 +392,7 @@ fn add_vary_accept_encoding(headers: &mut HeaderMap) {
     let mut merged: Vec<u8> = Vec::new();
     for value in headers.get_all("vary") {
         for member in value.as_bytes().split(|&b| b == b',') {
-            let member = trim_ows(member);
+            let member = osprey_proto::chars::trim_ows(member);
             if member == b"*" || member.eq_ignore_ascii_case(b"accept-encoding") {
                 return;
             }
@@ -813,12 +683,10 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    fn weights(value: &str) -> Weights {
-        parse_accept_encoding(std::iter::once(value.as_bytes()))
-    }
-
     fn pick(value: &str) -> Option<&'static str> {
-        choose(&weights(value), |_| true).map(Coding::token)
+        parse_accept_encoding([value])
+            .best_in(&PREFERENCE)
+            .map(Coding::token)
     }
 
     #[test]
@@ -862,25 +730,6 @@ mod tests {
         ];
         for (value, want) in cases {
             assert_eq!(pick(value), *want, "Accept-Encoding: {value:?}");
-        }
-    }
-
-    #[test]
-    fn qvalues() {
-        assert_eq!(parse_qvalue(b"0"), Some(0));
-        assert_eq!(parse_qvalue(b"0."), Some(0));
-        assert_eq!(parse_qvalue(b"0.5"), Some(500));
-        assert_eq!(parse_qvalue(b"0.05"), Some(50));
-        assert_eq!(parse_qvalue(b"0.123"), Some(123));
-        assert_eq!(parse_qvalue(b"1"), Some(1000));
-        assert_eq!(parse_qvalue(b"1.000"), Some(1000));
-        for bad in [&b"1.001"[..], b"2", b".5", b"", b"0.5x", b"00.5", b"0,5"] {
-            assert_eq!(
-                parse_qvalue(bad),
-                None,
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
         }
     }
 

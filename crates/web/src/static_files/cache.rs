@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use osprey_proto::HeaderValue;
 
-use super::encoding::Encoding;
 use super::resolve::{open_under_root, Opened, SymlinkPolicy};
+use crate::coding::Coding;
 
 /// Largest file (and precompressed sibling) kept in memory: small enough that
 /// the cache holds many, large enough for typical HTML, CSS and scripts.
@@ -139,7 +139,7 @@ pub(crate) struct CachedFile {
     path: PathBuf,
     /// Whether the siblings are part of the entry (precompressed on).
     siblings_checked: bool,
-    /// Identity, then [`Encoding::ALL`] siblings; `None` = absent.
+    /// Identity, then [`Coding::ALL`] siblings; `None` = absent.
     stamps: [Option<Stamp>; 4],
     /// Identity, then siblings; `None` = absent or not servable.
     pub(crate) variants: [Option<Variant>; 4],
@@ -196,7 +196,7 @@ impl CachedFile {
         stamps[0] = Some(Stamp::of(meta));
         variants[0] = Some(variant(file, meta, None)?);
         if cx.precompressed {
-            for e in Encoding::ALL {
+            for e in Coding::ALL {
                 let sib = sibling_path(path, e.suffix());
                 let Some(stamp) = Stamp::at(&sib).ok()? else {
                     continue;
@@ -235,7 +235,7 @@ impl CachedFile {
             return false;
         }
         !self.siblings_checked
-            || Encoding::ALL.into_iter().all(|e| {
+            || Coding::ALL.into_iter().all(|e| {
                 Stamp::at(&sibling_path(&self.path, e.suffix())).ok()
                     == Some(self.stamps[1 + e.index()])
             })
@@ -249,7 +249,7 @@ impl CachedFile {
     }
 }
 
-fn variant(file: &File, meta: &Metadata, encoding: Option<Encoding>) -> Option<Variant> {
+fn variant(file: &File, meta: &Metadata, encoding: Option<Coding>) -> Option<Variant> {
     let (last_modified, modified_secs) = super::last_modified_of(meta);
     Some(Variant {
         bytes: read_whole(file, meta)?,

@@ -5,7 +5,7 @@
 //! The pieces are pure functions in their own modules, usable alone:
 //! [`resolve`] (request path → file under the root), [`conditional`]
 //! (RFC 9110 §13 preconditions), [`range`] (§14 ranges and multipart
-//! bodies), [`encoding`] (`Accept-Encoding`), [`listing`] (HTML and JSON
+//! bodies), [`crate::coding`] (`Accept-Encoding`), [`listing`] (HTML and JSON
 //! directory pages), [`rules`] (path patterns) and [`cache`].
 //!
 //! What a request gets, in order:
@@ -31,7 +31,7 @@
 
 pub mod cache;
 pub mod conditional;
-pub mod encoding;
+
 pub mod listing;
 pub mod range;
 pub mod resolve;
@@ -48,11 +48,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use osprey_proto::{HeaderMap, HeaderName, HeaderValue, Method, Status};
 
+use crate::coding::{parse_accept_encoding, AcceptEncoding, Coding};
 use crate::{Body, FileBody, Handler, Part, Request, Response};
 pub use cache::CacheConfig;
 use cache::{sibling_path, CachedFile, FileCache, LoadContext};
 use conditional::{evaluate, if_range_matches, Conditions, Outcome, Validators};
-use encoding::{parse_accept_encoding, AcceptEncoding, Encoding};
 use listing::MAX_LISTING_ENTRIES;
 use range::{parse_range, ByteRange, RangeRequest, MAX_RANGES};
 pub use resolve::SymlinkPolicy;
@@ -379,7 +379,7 @@ struct Rep<'a> {
     content: Content,
     len: u64,
     content_type: &'a HeaderValue,
-    encoding: Option<Encoding>,
+    encoding: Option<Coding>,
     etag: &'a HeaderValue,
     last_modified: &'a HeaderValue,
     modified_secs: u64,
@@ -388,7 +388,7 @@ struct Rep<'a> {
 /// The strong entity-tag of a file version (RFC 9110 §8.8.3): inode,
 /// modification time in nanoseconds and size, plus the coding for a
 /// precompressed sibling, so every variant has its own.
-pub(crate) fn etag_of(meta: &Metadata, encoding: Option<Encoding>) -> HeaderValue {
+pub(crate) fn etag_of(meta: &Metadata, encoding: Option<Coding>) -> HeaderValue {
     let mtime_ns = (meta.mtime() as u64)
         .wrapping_mul(1_000_000_000)
         .wrapping_add(meta.mtime_nsec() as u64);
@@ -600,7 +600,7 @@ impl StaticFiles {
         }
         let mut available = [false; 3];
         if self.precompressed && crate::mime::is_compressible(content_type.as_bytes()) {
-            for e in Encoding::ALL {
+            for e in Coding::ALL {
                 available[e.index()] =
                     std::fs::metadata(sibling_path(path, e.suffix())).is_ok_and(|m| m.is_file());
             }
@@ -665,7 +665,7 @@ impl StaticFiles {
             content: Content::Bytes(v.bytes.clone()),
             len: v.bytes.len() as u64,
             content_type: &entry.content_type,
-            encoding: index.checked_sub(1).map(|i| Encoding::ALL[i]),
+            encoding: index.checked_sub(1).map(|i| Coding::ALL[i]),
             etag: &v.etag,
             last_modified: &v.last_modified,
             modified_secs: v.modified_secs,

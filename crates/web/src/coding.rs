@@ -1,47 +1,53 @@
-//! `Accept-Encoding` (RFC 9110 §12.5.3) and the precompressed siblings a
-//! static file may have (`app.js.br`, `app.js.zst`, `app.js.gz`).
+//! Content codings (RFC 9110 §8.4) and `Accept-Encoding` negotiation
+//! (§12.5.3), shared by the compression middleware (which codes responses on
+//! the fly) and the static-file handler (which serves precompressed siblings:
+//! `app.js.br`, `app.js.zst`, `app.js.gz`).
 //!
 //! The parser reads q-values (§12.4.2: `q=0` means "not acceptable"), `*`
-//! for any coding not listed, and the `x-gzip` alias. A compressed sibling is
-//! served only to a client that asked for its coding by name or by `*`: a
-//! request without the field gets the identity file, whatever §12.5.3 allows,
-//! because old clients that send nothing may not decode brotli.
+//! for any coding not listed, and the `x-gzip` alias (§8.4.1.3). An element
+//! whose weight is not a valid q-value is skipped as a whole rather than
+//! guessed at. Each user picks among the codings it can produce, in its own
+//! order of preference for ties: the static handler prefers the smallest
+//! output (br), the compression middleware the fastest good one (zstd).
+//!
+//! A request without the field gets no coding from either, whatever §12.5.3
+//! allows: it "does not imply that the user agent will be able to correctly
+//! process all encodings", and clients that decode always say so.
 
-/// A content coding we have precompressed siblings for, in the order we
-/// prefer when the client weighs them equally (smallest output first).
+/// A content coding Osprey can send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Encoding {
-    /// Brotli (RFC 7932), sibling `FILE.br`.
+pub enum Coding {
+    /// Brotli (RFC 7932), `br`.
     Brotli,
-    /// Zstandard (RFC 8878), sibling `FILE.zst`.
+    /// Zstandard (RFC 8878, RFC 9659), `zstd`.
     Zstd,
-    /// gzip (RFC 1952), sibling `FILE.gz`.
+    /// gzip (RFC 1952), `gzip`.
     Gzip,
 }
 
-impl Encoding {
-    /// Every coding, in preference order.
-    pub const ALL: [Encoding; 3] = [Encoding::Brotli, Encoding::Zstd, Encoding::Gzip];
+impl Coding {
+    /// Every coding, in the order of [`Coding::index`].
+    pub const ALL: [Coding; 3] = [Coding::Brotli, Coding::Zstd, Coding::Gzip];
 
     /// The `Content-Encoding` token.
     pub fn token(self) -> &'static str {
         match self {
-            Encoding::Brotli => "br",
-            Encoding::Zstd => "zstd",
-            Encoding::Gzip => "gzip",
+            Coding::Brotli => "br",
+            Coding::Zstd => "zstd",
+            Coding::Gzip => "gzip",
         }
     }
 
-    /// The sibling file's suffix (after the original name).
+    /// The suffix of a precompressed sibling file (after the original name).
     pub fn suffix(self) -> &'static str {
         match self {
-            Encoding::Brotli => ".br",
-            Encoding::Zstd => ".zst",
-            Encoding::Gzip => ".gz",
+            Coding::Brotli => ".br",
+            Coding::Zstd => ".zst",
+            Coding::Gzip => ".gz",
         }
     }
 
-    /// Position in [`Encoding::ALL`].
+    /// Position in [`Coding::ALL`].
     pub fn index(self) -> usize {
         self as usize
     }
@@ -51,7 +57,7 @@ impl Encoding {
 /// `None` when the field did not mention it (nor `*`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AcceptEncoding {
-    /// For br, zstd and gzip, in [`Encoding::ALL`] order.
+    /// For br, zstd and gzip, in [`Coding::ALL`] order.
     pub codings: [Option<u16>; 3],
     /// For `identity`, when listed explicitly (or through `*`).
     pub identity: Option<u16>,
@@ -79,11 +85,12 @@ fn qvalue(s: &str) -> Option<u16> {
 /// Elements that do not parse (a bad q-value) are skipped.
 ///
 /// ```
-/// use osprey_web::static_files::encoding::{parse_accept_encoding, Encoding};
+/// use osprey_web::coding::{parse_accept_encoding, Coding};
 /// let ae = parse_accept_encoding(["gzip;q=0.5, br, zstd;q=0"]);
 /// assert_eq!(ae.codings, [Some(1000), Some(0), Some(500)]);
-/// assert_eq!(ae.best(&[true, true, true]), Some(Encoding::Brotli));
+/// assert_eq!(ae.best(&[true, true, true]), Some(Coding::Brotli));
 /// assert_eq!(ae.best(&[false, true, false]), None); // zstd refused
+/// assert_eq!(ae.best_in(&[Coding::Zstd, Coding::Gzip]), Some(Coding::Gzip));
 /// ```
 pub fn parse_accept_encoding<'a>(fields: impl IntoIterator<Item = &'a str>) -> AcceptEncoding {
     let mut named = AcceptEncoding::default();
@@ -97,9 +104,8 @@ pub fn parse_accept_encoding<'a>(fields: impl IntoIterator<Item = &'a str>) -> A
             }
             let mut q = Some(1000);
             for p in params {
-                let Some((name, value)) = p.split_once('=') else {
-                    continue;
-                };
+                // A bare `q` has no valid weight either: the element is skipped.
+                let (name, value) = p.split_once('=').unwrap_or((p, ""));
                 if name.trim().eq_ignore_ascii_case("q") {
                     q = qvalue(value.trim());
                 }
@@ -110,13 +116,13 @@ pub fn parse_accept_encoding<'a>(fields: impl IntoIterator<Item = &'a str>) -> A
                 &mut star
             } else if coding.eq_ignore_ascii_case("identity") {
                 &mut named.identity
-            } else if let Some(e) = Encoding::ALL
+            } else if let Some(e) = Coding::ALL
                 .into_iter()
                 .find(|e| coding.eq_ignore_ascii_case(e.token()))
             {
                 &mut named.codings[e.index()]
             } else if coding.eq_ignore_ascii_case("x-gzip") {
-                &mut named.codings[Encoding::Gzip.index()]
+                &mut named.codings[Coding::Gzip.index()]
             } else {
                 continue;
             };
@@ -134,25 +140,41 @@ pub fn parse_accept_encoding<'a>(fields: impl IntoIterator<Item = &'a str>) -> A
 }
 
 impl AcceptEncoding {
-    /// The coding to serve among those `available` (indexed as
-    /// [`Encoding::ALL`]): the highest q-value above 0, ties going to the
-    /// earlier coding; `None` for the identity file — when nothing
-    /// acceptable is available, or when `identity` was listed with a higher
-    /// q-value than the best compressed coding.
-    pub fn best(&self, available: &[bool; 3]) -> Option<Encoding> {
-        let mut best: Option<(Encoding, u16)> = None;
-        for e in Encoding::ALL {
-            if let (true, Some(q)) = (available[e.index()], self.codings[e.index()]) {
+    /// The coding to use among `candidates`, listed in the caller's order of
+    /// preference: the highest q-value above 0, ties going to the earlier
+    /// candidate; `None` for no coding — when no candidate is acceptable, or
+    /// when `identity` was weighted higher than the best candidate (identity
+    /// competes only when the client weighted it, itself or through `*`: a
+    /// client sending just `gzip;q=0.5` still wants gzip over nothing).
+    pub fn best_in(&self, candidates: &[Coding]) -> Option<Coding> {
+        let mut best: Option<(Coding, u16)> = None;
+        for &c in candidates {
+            if let Some(q) = self.codings[c.index()] {
                 if q > 0 && best.is_none_or(|(_, bq)| q > bq) {
-                    best = Some((e, q));
+                    best = Some((c, q));
                 }
             }
         }
-        let (e, q) = best?;
+        let (c, q) = best?;
         match self.identity {
             Some(iq) if iq > q => None,
-            _ => Some(e),
+            _ => Some(c),
         }
+    }
+
+    /// [`AcceptEncoding::best_in`] over the `available` codings (indexed as
+    /// [`Coding::ALL`]), preferring br, then zstd, then gzip: the order of
+    /// smallest output, right for files compressed ahead of time.
+    pub fn best(&self, available: &[bool; 3]) -> Option<Coding> {
+        let mut candidates = [Coding::Brotli; 3];
+        let mut n = 0;
+        for c in Coding::ALL {
+            if available[c.index()] {
+                candidates[n] = c;
+                n += 1;
+            }
+        }
+        self.best_in(&candidates[..n])
     }
 }
 
@@ -162,13 +184,13 @@ mod tests {
 
     const ALL: [bool; 3] = [true, true, true];
 
-    fn best(field: &str, available: [bool; 3]) -> Option<Encoding> {
+    fn best(field: &str, available: [bool; 3]) -> Option<Coding> {
         parse_accept_encoding([field]).best(&available)
     }
 
     #[test]
     fn picks_by_q_then_preference() {
-        use Encoding::*;
+        use Coding::*;
         let cases = [
             ("br, zstd, gzip", ALL, Some(Brotli)),
             ("gzip, deflate, br, zstd", ALL, Some(Brotli)),
@@ -194,18 +216,18 @@ mod tests {
     #[test]
     fn q_zero_refuses() {
         assert_eq!(best("br;q=0", ALL), None);
-        assert_eq!(best("br;q=0.000, gzip", ALL), Some(Encoding::Gzip));
+        assert_eq!(best("br;q=0.000, gzip", ALL), Some(Coding::Gzip));
         assert_eq!(best("*;q=0", ALL), None);
-        assert_eq!(best("*;q=0, zstd", ALL), Some(Encoding::Zstd));
-        assert_eq!(best("gzip;q=0, *", ALL), Some(Encoding::Brotli));
+        assert_eq!(best("*;q=0, zstd", ALL), Some(Coding::Zstd));
+        assert_eq!(best("gzip;q=0, *", ALL), Some(Coding::Brotli));
         assert_eq!(best("gzip;q=0, *", [false, false, true]), None);
     }
 
     #[test]
     fn identity_preferred_only_when_asked() {
         assert_eq!(best("identity;q=1, gzip;q=0.5", ALL), None);
-        assert_eq!(best("identity;q=0.5, gzip", ALL), Some(Encoding::Gzip));
-        assert_eq!(best("identity, gzip", ALL), Some(Encoding::Gzip));
+        assert_eq!(best("identity;q=0.5, gzip", ALL), Some(Coding::Gzip));
+        assert_eq!(best("identity, gzip", ALL), Some(Coding::Gzip));
     }
 
     #[test]
@@ -226,13 +248,18 @@ mod tests {
         assert_eq!(qvalue("1.000"), Some(1000));
         assert_eq!(qvalue("1."), Some(1000));
         assert_eq!(qvalue("1.001"), None);
+        assert_eq!(qvalue("0."), Some(0));
+        assert_eq!(qvalue("0.123"), Some(123));
+        for bad in ["2", ".5", "", "0.5x", "00.5", "0,5"] {
+            assert_eq!(qvalue(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
     fn several_fields_combine() {
         let ae = parse_accept_encoding(["gzip;q=0.1", "br;q=0.2"]);
-        assert_eq!(ae.best(&ALL), Some(Encoding::Brotli));
+        assert_eq!(ae.best(&ALL), Some(Coding::Brotli));
         let ae = parse_accept_encoding(["gzip;q=0.1", "gzip;q=0.9"]);
-        assert_eq!(ae.codings[Encoding::Gzip.index()], Some(900));
+        assert_eq!(ae.codings[Coding::Gzip.index()], Some(900));
     }
 }
