@@ -195,6 +195,13 @@ impl<F> OutQueue<F> {
         n
     }
 
+    /// Whether a file range comes right after the first `n` segments (the
+    /// ones [`OutQueue::io_slices`] returned `n` slices for): the caller can
+    /// then ask the kernel to hold the bytes back for the file's first bytes.
+    pub fn file_follows(&self, n: usize) -> bool {
+        matches!(self.segments.get(n), Some(Segment::File { .. }))
+    }
+
     /// Records that `n` bytes from the front were written.
     pub fn advance(&mut self, mut n: u64) {
         assert!(n <= self.pending, "advanced past the end of the queue");
@@ -274,6 +281,8 @@ mod tests {
         assert_eq!(&*slices[0], b"head small");
         assert_eq!(slices[1].len(), 2000);
         assert_eq!(&*slices[2], b" tail");
+        assert!(q.file_follows(n), "the file comes right after the slices");
+        assert!(!q.file_follows(n - 1));
         assert_eq!(q.len(), 10 + 2000 + 5 + 5);
 
         q.advance(12);

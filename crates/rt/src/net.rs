@@ -166,6 +166,16 @@ impl AsFd for DontWait<'_> {
     }
 }
 
+/// Writes `bufs` with `MSG_MORE`: the kernel holds back a partial segment
+/// for the data that follows, as `TCP_CORK` would for one call. Used when a
+/// file body sent with `sendfile` follows a response head, so that head and
+/// the first file bytes leave in one TCP segment instead of the head alone
+/// (TCP_NODELAY would push it at once). Never blocks and never raises
+/// SIGPIPE, like [`DontWait`].
+pub fn send_vectored_more(socket: &impl AsFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    socket2::SockRef::from(socket).send_vectored_with_flags(bufs, SEND_FLAGS | libc::MSG_MORE)
+}
+
 /// Sets the soft limit on open files (tests use it to provoke EMFILE).
 pub fn set_fd_limit(soft: u64) -> io::Result<()> {
     let mut lim = libc::rlimit {

@@ -44,7 +44,13 @@ pub(crate) fn flush<S: Write + AsFd>(
             Some(Pending::Bytes(_)) => {
                 let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
                 let n = out.io_slices(&mut slices);
-                match socket.write_vectored(&slices[..n]) {
+                let written = if out.file_follows(n) {
+                    // A head before a sendfile body: one segment, not two.
+                    osprey_rt::net::send_vectored_more(socket, &slices[..n])
+                } else {
+                    socket.write_vectored(&slices[..n])
+                };
+                match written {
                     Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                     other => other,
                 }
