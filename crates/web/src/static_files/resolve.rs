@@ -25,48 +25,6 @@ use std::path::{Path, PathBuf};
 /// A longer segment cannot exist, so it is a 404 without a system call.
 const NAME_MAX: usize = 255;
 
-/// Linux `ENAMETOOLONG` and `ELOOP`: a path that cannot name a file here,
-/// answered like a missing one (std has no stable `ErrorKind` for either at
-/// our minimum Rust version).
-const ENAMETOOLONG: i32 = 36;
-const ELOOP: i32 = 40;
-
-/// Linux `O_NONBLOCK` on the architectures that use the generic value
-/// (x86, Arm, RISC-V, PowerPC, s390x, LoongArch). Opening with it means a
-/// FIFO in the tree cannot block `open` waiting for a writer; the type is
-/// then checked on the descriptor, with no window for a swap. It has no
-/// effect on reading regular files or directories. Elsewhere we `stat` first.
-#[cfg(all(
-    target_os = "linux",
-    any(
-        target_arch = "x86",
-        target_arch = "x86_64",
-        target_arch = "arm",
-        target_arch = "aarch64",
-        target_arch = "riscv64",
-        target_arch = "powerpc",
-        target_arch = "powerpc64",
-        target_arch = "s390x",
-        target_arch = "loongarch64"
-    )
-))]
-const O_NONBLOCK: Option<i32> = Some(0o4000);
-#[cfg(not(all(
-    target_os = "linux",
-    any(
-        target_arch = "x86",
-        target_arch = "x86_64",
-        target_arch = "arm",
-        target_arch = "aarch64",
-        target_arch = "riscv64",
-        target_arch = "powerpc",
-        target_arch = "powerpc64",
-        target_arch = "s390x",
-        target_arch = "loongarch64"
-    )
-)))]
-const O_NONBLOCK: Option<i32> = None;
-
 /// What to do with symbolic links met while opening a file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SymlinkPolicy {
@@ -216,7 +174,9 @@ impl OpenError {
         match e.kind() {
             io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => OpenError::NotFound,
             io::ErrorKind::PermissionDenied => OpenError::Forbidden,
-            _ if matches!(e.raw_os_error(), Some(ENAMETOOLONG | ELOOP)) => OpenError::NotFound,
+            _ if matches!(e.raw_os_error(), Some(libc::ENAMETOOLONG | libc::ELOOP)) => {
+                OpenError::NotFound
+            }
             _ => OpenError::Internal,
         }
     }
@@ -245,26 +205,17 @@ pub enum Opened {
 /// Opens `path` (a path under `root` built from a [`Mapped`] path) and
 /// applies `policy` to what was opened. Only regular files and directories
 /// are served: a FIFO, socket or device is [`OpenError::NotFound`]. The
-/// descriptor is opened non-blocking, so even a FIFO cannot stall `open`
-/// (where that flag is not known, a `stat` first keeps FIFOs away).
+/// descriptor is opened non-blocking, so even a FIFO cannot stall `open`.
 pub fn open_under_root(
     root: &Path,
     path: &Path,
     policy: SymlinkPolicy,
 ) -> Result<Opened, OpenError> {
+    // Non-blocking, so that a FIFO in the tree cannot block `open` waiting
+    // for a writer; the type is then checked on the descriptor, with no
+    // window for a swap. The flag changes nothing for regular files.
     let mut options = fs::OpenOptions::new();
-    options.read(true);
-    match O_NONBLOCK {
-        Some(flag) => {
-            options.custom_flags(flag);
-        }
-        None => {
-            let meta = fs::metadata(path)?;
-            if !(meta.is_file() || meta.is_dir()) {
-                return Err(OpenError::NotFound);
-            }
-        }
-    }
+    options.read(true).custom_flags(libc::O_NONBLOCK);
     let file = match options.open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
@@ -576,7 +527,7 @@ mod tests {
         assert_eq!(e(io::ErrorKind::PermissionDenied), OpenError::Forbidden);
         assert_eq!(e(io::ErrorKind::Other), OpenError::Internal);
         assert_eq!(
-            OpenError::from_io(&io::Error::from_raw_os_error(ENAMETOOLONG)),
+            OpenError::from_io(&io::Error::from_raw_os_error(libc::ENAMETOOLONG)),
             OpenError::NotFound
         );
     }
