@@ -160,3 +160,103 @@ fn todo_api_crud_and_validation() {
     );
     assert_eq!(send(agent.delete(&url("/todos")), None).0, 405);
 }
+
+mod common;
+
+#[test]
+fn middleware_example_logs_authenticates_compresses_and_answers_preflights() {
+    use common::curl;
+    use std::time::Duration;
+    let server = start("middleware");
+    let url = server.url("/report");
+
+    let r = curl(&[&url]);
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some(r#"Basic realm="osprey example", charset="UTF-8""#)
+    );
+    assert_eq!(curl(&["-u", "admin:wrong", &url]).status, 401);
+    assert_eq!(curl(&["-u", "root:secret", &url]).status, 401);
+
+    for coding in ["gzip", "br", "zstd"] {
+        let r = curl(&[
+            "-u",
+            "admin:secret",
+            "--compressed",
+            "-H",
+            &format!("Accept-Encoding: {coding}"),
+            &url,
+        ]);
+        assert_eq!(r.status, 200, "{coding}");
+        assert_eq!(r.header("content-encoding"), Some(coding));
+        let days = json_of(&r.text());
+        assert_eq!(
+            days.as_array().unwrap().len(),
+            200,
+            "{coding}: decoded by curl"
+        );
+        assert_eq!(days[41], json!({"day": 42, "visits": 554, "status": "ok"}));
+    }
+    let r = curl(&["-u", "admin:secret", &server.url("/")]);
+    assert_eq!(r.text(), "signed in as admin\n");
+
+    // A preflight without credentials gets CORS headers, not a 401.
+    let r = curl(&[
+        "-X",
+        "OPTIONS",
+        "-H",
+        "Origin: https://app.example",
+        "-H",
+        "Access-Control-Request-Method: GET",
+        "-H",
+        "Access-Control-Request-Headers: authorization",
+        &url,
+    ]);
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
+    // The actual cross-origin request carries them too.
+    let r = curl(&[
+        "-u",
+        "admin:secret",
+        "-H",
+        "Origin: https://app.example",
+        &server.url("/"),
+    ]);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+
+    // Combined Log Format lines on stdout, 401s included; the user is named
+    // once authenticated.
+    let mut lines = Vec::new();
+    while let Some(line) = server.next_line(Duration::from_secs(5)) {
+        lines.push(line);
+        if lines.len() == 9 {
+            break;
+        }
+    }
+    assert_eq!(lines.len(), 9, "{lines:#?}");
+    assert!(lines[0].starts_with("127.0.0.1 - - ["), "{}", lines[0]);
+    assert!(
+        lines[0].contains(r#""GET /report HTTP/1.1" 401 "#),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[3].starts_with("127.0.0.1 - admin ["), "{}", lines[3]);
+    assert!(
+        lines[3].contains(r#""GET /report HTTP/1.1" 200 "#),
+        "{}",
+        lines[3]
+    );
+    assert!(
+        lines[7].contains(r#""OPTIONS /report HTTP/1.1" 204 "#),
+        "{}",
+        lines[7]
+    );
+}
