@@ -3,23 +3,27 @@
 //! `osprey` alone.
 //!
 //! ```no_run
-//! use osprey::{Body, Method, Model, Request, Response, Server, Status};
+//! use osprey::{Json, Request, Response, Router, Server};
 //!
 //! fn main() -> std::io::Result<()> {
+//!     let app = Router::new()
+//!         .get("/", |_: &mut Request| Response::text("Hello, World!"))
+//!         .get("/users/:id", |req: &mut Request| {
+//!             Json(serde_json::json!({ "id": req.param("id"), "name": "alice" }))
+//!         });
 //!     let server = Server::builder()
 //!         .listen("127.0.0.1:8080".parse().unwrap())
-//!         .model(Model::Reactor)
-//!         .handler(|req: &mut Request| {
-//!             if *req.method() == Method::Post && req.path() == "/echo" {
-//!                 return Response::new(Status::OK).body(Body::from(req.take_body()));
-//!             }
-//!             Response::text("Hello, World!")
-//!         })
+//!         .handler(app)
 //!         .bind()?;
 //!     println!("listening on http://{}", server.local_addrs()[0]);
 //!     server.run() // until SIGTERM or SIGINT
 //! }
 //! ```
+//!
+//! The pieces: [`Router`] and [`Handler`] (routing, handlers), [`Middleware`]
+//! and the built-ins in [`middleware`], [`StaticFiles`] (a directory), and
+//! [`Server`] with its concurrency [`Model`]s. The design notes are in the
+//! repository's `docs/` (web.md for this layer).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -37,3 +41,8 @@ pub use osprey_web::{static_files, CacheConfig, StaticFiles, SymlinkPolicy};
 pub use osprey_h1 as h1;
 /// Shared protocol types and limits.
 pub use osprey_proto as proto;
+
+/// The README's Rust code, compiled as a doctest so that it stays true.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
