@@ -719,10 +719,11 @@ impl StaticFiles {
                 Outcome::Proceed => {}
                 Outcome::PreconditionFailed => return status(Status::PRECONDITION_FAILED),
                 Outcome::NotModified => {
-                    // §15.4.5: the fields a 200 would have had that matter to caches.
+                    // §15.4.5: the fields a 200 would have had that matter to
+                    // caches. Not Last-Modified: with an ETag present it guides
+                    // nothing, and §15.4.5 asks not to send other metadata.
                     let mut headers = HeaderMap::new();
                     headers.append(HeaderName::ETAG, rep.etag.clone());
-                    headers.append(HeaderName::LAST_MODIFIED, rep.last_modified.clone());
                     if let Some(cc) = cache_control {
                         headers.append(HeaderName::CACHE_CONTROL, cc.clone());
                     }
