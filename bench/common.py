@@ -3,7 +3,11 @@
 Everything here is standard library only: process management with cleanup,
 free ports, /proc accounting (CPU time of a process tree, RSS), a "is the
 machine quiet?" check, machine/version facts for result headers, and tool
-installation (wrk, nginx-light) through apt-get when missing.
+installation (wrk, nginx-light) through apt-get when missing. For the wrk
+benchmarks (hello.py, static.py): nginx config and startup, a wrk run with
+CPU accounting of server, wrk and everything else, the Lua done() that undoes
+wrk's latency correction, the per-measurement sanity/shutdown checks, the
+median summary, formatting, and a grouped-bar SVG chart.
 """
 
 import atexit
@@ -23,6 +27,7 @@ RESULTS = os.path.join(BENCH_DIR, "results")
 RAW = os.path.join(RESULTS, "raw")
 HELLO = os.path.join(REPO, "target", "release", "examples", "hello")
 TEST_SERVER = os.path.join(REPO, "target", "release", "osprey-test-server")
+OSPREY = os.path.join(REPO, "target", "release", "osprey")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 MODELS_FAST_FIRST = ["reactor", "epoll", "threads", "fork", "iterative"]
@@ -420,9 +425,12 @@ def nginx_bin():
 
 
 def build(what):
-    """what: 'hello' or 'testkit'. cargo is a no-op when up to date."""
+    """what: 'hello', 'osprey' (the binary) or 'testkit'. cargo is a no-op
+    when up to date."""
     if what == "hello":
         argv = ["cargo", "build", "--release", "--example", "hello"]
+    elif what == "osprey":
+        argv = ["cargo", "build", "--release", "-p", "osprey"]
     else:
         argv = ["cargo", "build", "--release", "-p", "osprey-testkit"]
     log("$ " + " ".join(argv))
@@ -521,10 +529,12 @@ def tmpdir(prefix):
     return d
 
 
-def nginx_hello_conf(prefix, port, workers, worker_connections, extra_main="", listen_opts=""):
-    """nginx.conf for the fair "Hello, World!" comparison: no access log,
-    unlimited keep-alive requests, temp paths under `prefix`, and
-    `return 200 "Hello, World!"` as text/plain."""
+def nginx_conf(prefix, port, workers, worker_connections, server_body, http_extra="",
+               extra_main="", listen_opts=""):
+    """An nginx.conf that keeps everything under `prefix` (pid, temp paths),
+    logs no errors below crit and no requests, and allows unlimited
+    keep-alive requests; `http_extra` goes into `http {}`, `server_body`
+    into the one `server {}` listening on 127.0.0.1:`port`."""
     return f"""
 worker_processes {workers};
 {extra_main}
@@ -542,15 +552,25 @@ http {{
     fastcgi_temp_path {prefix}/tmp/fastcgi;
     uwsgi_temp_path {prefix}/tmp/uwsgi;
     scgi_temp_path {prefix}/tmp/scgi;
+{http_extra}
     server {{
         listen 127.0.0.1:{port}{listen_opts};
-        location / {{
-            default_type text/plain;
-            return 200 "Hello, World!";
-        }}
+{server_body}
     }}
 }}
 """
+
+
+def nginx_hello_conf(prefix, port, workers, worker_connections, extra_main="", listen_opts=""):
+    """nginx.conf for the fair "Hello, World!" comparison: no access log,
+    unlimited keep-alive requests, temp paths under `prefix`, and
+    `return 200 "Hello, World!"` as text/plain."""
+    body = """        location / {
+            default_type text/plain;
+            return 200 "Hello, World!";
+        }"""
+    return nginx_conf(prefix, port, workers, worker_connections, body,
+                      extra_main=extra_main, listen_opts=listen_opts)
 
 
 def write_markdown(stem, lines):
@@ -563,3 +583,430 @@ def write_markdown(stem, lines):
     print("\n".join(lines))
     return path
 
+
+
+# --------------------------------------------------------------------------
+# wrk benchmarks: servers, one measured wrk run, checks
+# --------------------------------------------------------------------------
+
+# wrk 4.x "corrects" its latency histogram for coordinated omission before
+# done() runs, using an expected interval of duration / (responses /
+# connections). With pipelining wrk records one latency sample per batch while
+# counting every response, so the interval is 16x too small and the corrected
+# percentiles are garbage (0 µs, p99 < p50). done() therefore reads the
+# histogram itself (LuaJIT FFI on wrk's `stats` struct: count, limit, min, max,
+# data[]) and undoes the correction exactly (it only adds, top-down, the
+# stride-`interval` suffix sums), giving the latencies actually measured. wrk's
+# own corrected percentiles are printed too (wrk_p50_us, wrk_p99_us).
+LUA_DONE = r"""
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { uint64_t count; uint64_t limit; uint64_t min; uint64_t max; uint64_t data[?]; } osprey_bench_stats;
+]]
+local CONNECTIONS = %(conns)d
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "BENCH requests=%%d duration_us=%%d bytes=%%d connect=%%d read=%%d write=%%d status=%%d timeout=%%d\n",
+    summary.requests, summary.duration, summary.bytes,
+    e.connect, e.read, e.write, e.status, e.timeout))
+  io.write(string.format("BENCH wrk_p50_us=%%d wrk_p99_us=%%d\n",
+    latency:percentile(50), latency:percentile(99)))
+  local s = ffi.cast("osprey_bench_stats**", latency)[0]
+  local mn, mx = tonumber(s.min), tonumber(s.max)
+  if mx < mn then
+    io.write("BENCH samples=0\n")
+    return
+  end
+  local per = math.floor(summary.requests / CONNECTIONS)
+  local iv = 0
+  if per > 0 then iv = math.floor(summary.duration / per) end
+  local n = mx - mn + 1
+  local raw = ffi.new("double[?]", n)
+  local suffix = ffi.new("double[?]", n)
+  local total, negative = 0, 0
+  for m = mx, mn, -1 do
+    local o = tonumber(s.data[m])
+    if iv > 0 and m > iv and m + iv <= mx then
+      o = o - suffix[m + iv - mn]
+    end
+    if o < 0 then negative = negative + 1; o = 0 end
+    raw[m - mn] = o
+    local sm = o
+    if iv > 0 and m + iv <= mx then sm = sm + suffix[m + iv - mn] end
+    suffix[m - mn] = sm
+    total = total + o
+  end
+  local ps = {50, 90, 99, 99.9}
+  local out, k, cum, sum, maxv = {}, 1, 0, 0, mn
+  for m = mn, mx do
+    local o = raw[m - mn]
+    if o > 0 then
+      cum = cum + o
+      sum = sum + o * m
+      maxv = m
+      while k <= #ps and cum >= math.ceil(ps[k] / 100 * total) do
+        out[k] = m
+        k = k + 1
+      end
+    end
+  end
+  io.write(string.format(
+    "BENCH samples=%%d interval_us=%%d inversion_negative=%%d p50_us=%%d p90_us=%%d p99_us=%%d p999_us=%%d max_us=%%d mean_us=%%.1f\n",
+    total, iv, negative, out[1] or 0, out[2] or 0, out[3] or 0, out[4] or 0, maxv,
+    total > 0 and sum / total or 0))
+end
+"""
+
+
+# The two setups of the wrk benchmarks: `default` leaves scheduling to the
+# kernel with 2 server workers and 2 wrk threads; `percore` gives the server
+# (1 worker) CPU 0 and wrk (1 thread) CPU 1, so each side has one core.
+WRK_SETUPS = {
+    "default": dict(server_pin=None, workers=2, wrk_threads=2, wrk_pin=None, conns=64),
+    "percore": dict(server_pin=0, workers=1, wrk_threads=1, wrk_pin=1, conns=64),
+}
+
+
+def lua_done(conns):
+    """The done() script for a wrk run with `conns` connections."""
+    return LUA_DONE % {"conns": conns}
+
+
+def start_listening(argv, tmp, tag, pin=None):
+    """Starts a server that prints `listening on http://ADDR` (stdout to
+    tmp/TAG.out, stderr to tmp/TAG.err). Returns (process, port, stderr path)."""
+    out = os.path.join(tmp, f"{tag}.out")
+    err = os.path.join(tmp, f"{tag}.err")
+    p = spawn(argv, stdout=open(out, "w"), stderr=open(err, "w"), pin=pin)
+    port = wait_listening_line(out, p)
+    return p, port, err
+
+
+def start_nginx(tmp, tag, conf_for, workers, pin=None):
+    """Starts nginx in the foreground with its own prefix tmp/nginx-TAG/ and
+    the config `conf_for(prefix, port)` on a port probed free just before;
+    waits until it accepts connections and all `workers` workers exist (so
+    CPU accounting covers them). Returns (process, port, output path, argv,
+    config path)."""
+    prefix = os.path.join(tmp, f"nginx-{tag}")
+    os.makedirs(os.path.join(prefix, "tmp"), exist_ok=True)
+    port = free_port()
+    conf_path = os.path.join(prefix, "nginx.conf")
+    with open(conf_path, "w") as f:
+        f.write(conf_for(prefix, port))
+    err = os.path.join(tmp, f"{tag}.err")
+    argv = [nginx_bin(), "-p", prefix + "/", "-c", conf_path, "-e", "/dev/null", "-g", "daemon off;"]
+    p = spawn(argv, stdout=open(err, "w"), stderr=subprocess.STDOUT, pin=pin)
+    wait_port(port, p)
+    deadline = time.time() + 5
+    while len(descendants(p.pid)) < workers + 1 and time.time() < deadline:
+        time.sleep(0.02)
+    return p, port, err, argv, conf_path
+
+
+def wrk_argv(threads, conns, duration, script, url, pin=None, timeout="2s"):
+    argv = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}s", "--latency", "--timeout", timeout,
+            "-s", script, url]
+    if pin is not None:
+        argv = ["taskset", "-c", str(pin)] + argv
+    return argv
+
+
+def run_wrk(argv, server_pid, raw_path, header_lines, duration, hang_check=None):
+    """Runs wrk (`argv`, taskset included) with its output to `raw_path`
+    after `header_lines` (each written as `# LINE`), and accounts CPU over
+    the run: the server's whole process tree (from /proc), wrk (rusage of
+    reaped children) and every other process (/proc/stat busy time minus
+    both). Gives wrk `duration` + 30 s; `hang_check(elapsed_s)` is polled
+    every 0.2 s and may return True to stop waiting (wrk is then killed).
+    Returns a dict: text, wall, server_s, wrk_s, other_pct, hung, timed_out."""
+    import resource
+
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu0 = tree_cpu_ticks(server_pid)
+    busy0 = system_busy_ticks()
+    t0 = time.time()
+    hung = timed_out = False
+    with open(raw_path, "w") as out:
+        for line in header_lines:
+            out.write(f"# {line}\n")
+        out.flush()
+        w = spawn(argv, stdout=out, stderr=subprocess.STDOUT)
+        while w.poll() is None:
+            el = time.time() - t0
+            if el > duration + 30:
+                timed_out = True
+                break
+            if hang_check is not None and hang_check(el):
+                hung = True
+                break
+            time.sleep(0.2)
+        stop(w, grace=0.2)
+    wall = time.time() - t0
+    cpu1 = tree_cpu_ticks(server_pid)
+    busy1 = system_busy_ticks()
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_s = (cpu1 - cpu0) / CLK_TCK
+    wrk_s = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+    busy_s = (busy1 - busy0) / CLK_TCK
+    other_pct = max(0.0, 100.0 * (busy_s - server_s - wrk_s) / wall / os.cpu_count())
+    with open(raw_path) as f:
+        text = f.read()
+    return dict(text=text, wall=wall, server_s=server_s, wrk_s=wrk_s, other_pct=other_pct,
+                hung=hung, timed_out=timed_out)
+
+
+def parse_bench_lines(text):
+    """The `BENCH k=v ...` lines (from LUA_DONE) and `BENCHLUA k=v ...`
+    lines of a wrk output, as two dicts of floats."""
+    parsed, lua = {}, {}
+    for line in text.splitlines():
+        if line.startswith("BENCH ") or line.startswith("BENCHLUA "):
+            into = parsed if line.startswith("BENCH ") else lua
+            for kv in line.split()[1:]:
+                k, v = kv.split("=")
+                into[k] = float(v)
+    return parsed, lua
+
+
+def wrk_fields(parsed, server_s, wrk_s, wall, other_pct, server_cores=None, wrk_cores=None):
+    """The per-measurement record fields from parsed BENCH lines and the CPU
+    accounting (server/wrk cores default to CPU time ÷ wall time)."""
+    n = parsed["requests"]
+    return dict(
+        requests=int(n),
+        rps=n / (parsed["duration_us"] / 1e6) if parsed["duration_us"] else 0,
+        bytes=int(parsed.get("bytes", 0)),
+        p50_us=parsed["p50_us"], p90_us=parsed["p90_us"], p99_us=parsed["p99_us"],
+        p999_us=parsed["p999_us"], max_us=parsed["max_us"], mean_us=parsed["mean_us"],
+        wrk_p50_us=parsed["wrk_p50_us"], wrk_p99_us=parsed["wrk_p99_us"],
+        samples=int(parsed["samples"]), interval_us=int(parsed["interval_us"]),
+        errors={k: int(parsed[k]) for k in ("connect", "read", "write", "status", "timeout")},
+        server_cpu_s=server_s, wrk_cpu_s=wrk_s,
+        cpu_us_per_req=server_s * 1e6 / n if n else None,
+        other_cpu_pct=other_pct, wall_s=wall,
+        server_cores=server_s / wall if server_cores is None else server_cores,
+        wrk_cores=wrk_s / wall if wrk_cores is None else wrk_cores,
+    )
+
+
+def latency_check(tag, parsed, expected, conns):
+    """A message if the histogram, once wrk's correction is undone, does not
+    hold about `expected` samples (or a bin went negative); else None."""
+    if parsed["inversion_negative"] or abs(parsed["samples"] - expected) > 0.01 * expected + conns:
+        return (f"{tag}: latency histogram check: {int(parsed['samples'])} samples after undoing "
+                f"wrk's correction, expected ~{expected:.0f} (negative bins "
+                f"{int(parsed['inversion_negative'])}); latency numbers doubtful")
+    return None
+
+
+def server_exit_problems(tag, p, errfile, nonzero_exit_ok=False):
+    """Stops server `p` (SIGTERM, then SIGKILL of its group) and lists what
+    went wrong: died during the run, bad exit status, no exit within 5 s,
+    group members left behind, anything on stderr."""
+    problems = []
+    alive = p.poll() is None
+    code, leftovers = stop(p)
+    if not alive:
+        problems.append(f"{tag}: server died during the run (exit {p.returncode})")
+    elif code not in (0, None) and not nonzero_exit_ok:
+        problems.append(f"{tag}: server exited with {code} after SIGTERM")
+    elif code is None:
+        problems.append(f"{tag}: server did not exit within 5 s of SIGTERM (killed)")
+    if leftovers:
+        problems.append(f"{tag}: {leftovers} process(es) of the server's group still alive after it exited")
+    try:
+        err_text = open(errfile).read().strip()
+    except OSError:
+        err_text = ""
+    if err_text:
+        problems.append(f"{tag}: server stderr: {err_text[:300]!r}")
+    return problems
+
+
+class WrkBench:
+    """State shared by the wrk benchmark drivers: raw-output directory,
+    results, anomalies, notes, and the pause-while-busy budget."""
+
+    def __init__(self, name, args, suffix=None):
+        self.args = args
+        self.tmp = tmpdir(f"osprey-bench-{name}-")
+        self.date = utc_date()
+        if suffix is None:
+            suffix = "-quick" if args.quick else ""
+        self.stem = f"{name}-{self.date}{suffix}"
+        self.rawdir = os.path.join(RAW, self.stem)
+        os.makedirs(self.rawdir, exist_ok=True)
+        self.results = []
+        self.paused = 0.0
+        self.anomalies = []
+        self.notes = []
+
+    def anomaly(self, msg):
+        log("  ! " + msg)
+        self.anomalies.append(msg)
+
+    def pause_while_busy(self):
+        """Waits (polling every ~5 s) while another process is busy, within
+        the run's total --pause-budget."""
+        if self.paused >= self.args.pause_budget:
+            return
+        t0 = time.time()
+        while self.paused + (time.time() - t0) < self.args.pause_budget:
+            busy = busy_processes(window=2.0)
+            if not busy:
+                break
+            log(f"  (pausing: {busy[0][0]:.0f}% `{busy[0][2][:60]}`)")
+            time.sleep(3)
+        self.paused += time.time() - t0
+
+
+# --------------------------------------------------------------------------
+# Reporting: summary over rounds, formatting, chart
+# --------------------------------------------------------------------------
+
+
+def tool_versions():
+    """(wrk version, nginx version) as short strings."""
+    wrk_v = _cmd_out(["wrk", "--version"]).splitlines()[0].split(" Copyright")[0].strip()
+    ngx_v = _cmd_out([nginx_bin(), "-v"]).replace("nginx version: ", "")
+    return wrk_v, ngx_v
+
+
+def summarize(results, key_fields):
+    """Groups measurement records by `key_fields` (a tuple of record keys)
+    and gives, per group, the medians over rounds (req/s with min–max,
+    p50, p99, CPU/req, cores), the error counters summed, and the most
+    foreign CPU seen in any round."""
+    groups = {}
+    for r in results:
+        groups.setdefault(tuple(r[k] for k in key_fields), []).append(r)
+    out = {}
+    for key, rs in groups.items():
+        ok = [r for r in rs if "rps" in r]
+        errors = {}
+        for r in ok:
+            for k, v in r["errors"].items():
+                errors[k] = errors.get(k, 0) + v
+        if any(r.get("lua_timer") for r in ok):
+            errors["n/a in a round where wrk hung"] = 1
+        out[key] = dict(
+            n=len(ok), conns=rs[0]["conns"], threads=rs[0]["threads"],
+            rps=median([r["rps"] for r in ok]),
+            rps_min=min((r["rps"] for r in ok), default=None),
+            rps_max=max((r["rps"] for r in ok), default=None),
+            p50=median([r["p50_us"] for r in ok]),
+            p99=median([r["p99_us"] for r in ok]),
+            cpu=median([r["cpu_us_per_req"] for r in ok]),
+            errors=errors,
+            requests=sum(r["requests"] for r in ok),
+            bytes_per_resp=median([r["bytes"] / r["requests"] for r in ok if r.get("requests")]),
+            other=max((r["other_cpu_pct"] for r in ok), default=None),
+            server_cores=median([r["server_cores"] for r in ok]),
+            wrk_cores=median([r["wrk_cores"] for r in ok]),
+        )
+    return out
+
+
+def fmt_rps(x):
+    if x is None:
+        return "—"
+    if x >= 1e6:
+        return f"{x / 1e6:.2f}M"
+    return f"{x / 1000:,.1f}k" if x >= 1000 else f"{x:,.0f}"
+
+
+def fmt_us(x):
+    if x is None:
+        return "—"
+    return f"{x / 1000:.2f} ms" if x >= 1000 else f"{x:.0f} µs"
+
+
+def fmt_errors(e):
+    parts = [k if k.startswith("n/a") else f"{k} {v:,}" for k, v in e.items() if v]
+    return ", ".join(parts) if parts else "0"
+
+
+def noise_note(results):
+    """A sentence on how much CPU other processes used during the run."""
+    others = [r["other_cpu_pct"] for r in results if "other_cpu_pct" in r]
+    if not others:
+        return ""
+    med, top = median(others), max(others)
+    busy = sum(1 for o in others if o > 10)
+    note = (f" During the run other processes used a median {med:.0f}% (max {top:.0f}%) of the machine "
+            f"per measurement (column **others**)")
+    if busy:
+        note += (f"; {busy} of {len(others)} measurements saw more than 10%, so the machine did not stay "
+                 f"quiet: compare within a round and treat absolute numbers with care")
+    return note + "."
+
+
+def nice_max(v):
+    """(axis top, tick step): step a 1/2/2.5/5 × 10^k near v/5, top the next multiple."""
+    import math
+    if v <= 0:
+        return 1, 1
+    raw = v / 5
+    exp = 10 ** math.floor(math.log10(raw))
+    step = next(m * exp for m in (1, 2, 2.5, 5, 10) if m * exp >= raw)
+    return math.ceil(v / step) * step, step
+
+
+def _xml(text):
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def svg_bar_chart(title, series, panels, width=940, panel_h=300, fmt=fmt_rps):
+    """A grouped bar chart, one panel under the other, each with its own
+    y scale. series: [(name, colour)] (the legend, and the bar order in a
+    group); panels: [(panel title, [(group label, {series name: value}))]].
+    Missing or zero values leave a gap. Returns the SVG text."""
+    left, right, top_pad = 80, 20, 60
+    H = top_pad + len(panels) * (panel_h + 70) + 20
+    W = width
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
+           f'font-family="sans-serif" font-size="12">',
+           f'<rect width="{W}" height="{H}" fill="white"/>',
+           f'<text x="{W / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">{_xml(title)}</text>']
+    lx = left
+    for name, colour in series:
+        out.append(f'<rect x="{lx}" y="34" width="12" height="12" fill="{colour}"/>')
+        out.append(f'<text x="{lx + 16}" y="45">{_xml(name)}</text>')
+        lx += 16 + 8 * len(name) + 30
+    for pi, (ptitle, groups) in enumerate(panels):
+        y0 = top_pad + pi * (panel_h + 70) + 20
+        vals = [v for _, bars in groups for v in bars.values() if v]
+        top, step = nice_max(1.08 * max(vals) if vals else 1)
+        out.append(f'<text x="{left}" y="{y0 - 6}" font-size="14" font-weight="bold">{_xml(ptitle)}</text>')
+        plot_w = W - left - right
+        k = 0
+        while k * step <= top + 1e-9:
+            v = k * step
+            y = y0 + panel_h - panel_h * v / top
+            out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{W - right}" y2="{y:.1f}" stroke="#ddd"/>')
+            out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{fmt(v)}</text>')
+            k += 1
+        out.append(f'<line x1="{left}" y1="{y0 + panel_h}" x2="{W - right}" y2="{y0 + panel_h}" stroke="#333"/>')
+        gw = plot_w / max(1, len(groups))
+        bw = min(44, (gw - 20) / max(1, len(series)))
+        for gi, (label, bars) in enumerate(groups):
+            gx = left + gi * gw + (gw - bw * len(series)) / 2
+            for si, (name, colour) in enumerate(series):
+                v = bars.get(name)
+                if not v:
+                    continue
+                h = panel_h * v / top
+                x = gx + si * bw
+                y = y0 + panel_h - h
+                out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bw - 3:.1f}" height="{h:.1f}" '
+                           f'fill="{colour}"><title>{_xml(label)} {_xml(name)} ({_xml(ptitle)}): '
+                           f'{v:.0f}</title></rect>')
+                out.append(f'<text x="{x + (bw - 3) / 2:.1f}" y="{y - 3:.1f}" text-anchor="middle" '
+                           f'font-size="10">{fmt(v)}</text>')
+            out.append(f'<text x="{left + gi * gw + gw / 2:.1f}" y="{y0 + panel_h + 16}" '
+                       f'text-anchor="middle">{_xml(label)}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"

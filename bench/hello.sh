@@ -1,19 +1,4 @@
 #!/usr/bin/env bash
 # Thin wrapper around bench/hello.py (see bench/README.md):
 #   bench/hello.sh [--quick] [--duration S] [--rounds N] [--setups default,percore] ...
-# Python kills every process it starts on exit; this trap is the backstop if
-# Python itself is killed: it kills the process groups Python recorded.
-set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-export BENCH_PGID_FILE="$(mktemp /tmp/osprey-bench-pgids.XXXXXX)"
-cleanup() {
-    if [[ -s "$BENCH_PGID_FILE" ]]; then
-        while read -r pgid; do
-            [[ -n "$pgid" ]] && kill -KILL -- "-$pgid" 2>/dev/null || true
-        done < "$BENCH_PGID_FILE"
-    fi
-    rm -f "$BENCH_PGID_FILE" "$BENCH_PGID_FILE.tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
-python3 "$here/hello.py" "$@"
+source "$(dirname "${BASH_SOURCE[0]}")/_wrap.sh" hello.py "$@"
