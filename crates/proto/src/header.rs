@@ -255,6 +255,15 @@ impl HeaderMap {
         }
     }
 
+    /// An empty map with room for `n` fields: one allocation up front for a
+    /// response known to carry more than the inline few (a static file's
+    /// five to seven), instead of regrowing on the way.
+    pub fn with_capacity(n: usize) -> HeaderMap {
+        HeaderMap {
+            fields: SmallVec::with_capacity(n),
+        }
+    }
+
     /// Number of fields, repeats counted.
     pub fn len(&self) -> usize {
         self.fields.len()

@@ -391,6 +391,13 @@ impl Table {
         let Some(segs) = split_path(path) else {
             return Target::NotFound;
         };
+        if self.methods.is_empty() && !self.any_method {
+            // No routes at all (a static server is one fallback): nothing
+            // to walk, nothing to redirect to.
+            return self
+                .fallback(path, &segs)
+                .map_or(Target::NotFound, Target::Fallback);
+        }
         let method = req.method();
         let mut found = None;
         let mut first_path = None;

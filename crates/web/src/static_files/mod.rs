@@ -349,12 +349,21 @@ impl<'a> Fields<'a> {
 }
 
 /// The bytes of a representation: in memory (cached) or an open file.
-enum Content {
+#[derive(Clone, Debug)]
+pub(crate) enum Content {
     Bytes(Bytes),
     File(Arc<File>),
 }
 
 impl Content {
+    /// Bytes this content holds in memory.
+    pub(crate) fn bytes_held(&self) -> u64 {
+        match self {
+            Content::Bytes(b) => b.len() as u64,
+            Content::File(_) => 0,
+        }
+    }
+
     fn range(&self, offset: u64, len: u64) -> Part {
         match self {
             Content::Bytes(b) => Part::Bytes(b.slice(offset as usize..(offset + len) as usize)),
@@ -582,13 +591,16 @@ impl StaticFiles {
     ) -> Response {
         let content_type = crate::mime::for_path(path);
         let cache_control = self.cache_control_for(relative);
-        if let Some(cache) = &self.cache {
-            if meta.len() <= cache.max_file_size() {
+        let file = match &self.cache {
+            Some(cache) if cache.takes(meta.len()) => {
                 let cx = self.load_context(cache.max_file_size(), &content_type);
+                // The entry keeps the descriptor (or the bytes); a duplicate
+                // serves this request if the entry cannot be built.
+                let spare = file.try_clone();
                 if let Some(entry) = CachedFile::load(
                     &cx,
                     path,
-                    &file,
+                    file,
                     &meta,
                     content_type.clone(),
                     cache_control.clone(),
@@ -596,8 +608,13 @@ impl StaticFiles {
                     let entry = cache.insert(key, entry);
                     return self.respond_entry(req, fields, &entry, kind);
                 }
+                match spare {
+                    Ok(f) => f,
+                    Err(_) => return status(Status::INTERNAL_SERVER_ERROR),
+                }
             }
-        }
+            _ => file,
+        };
         let mut available = [false; 3];
         if self.precompressed && crate::mime::is_compressible(content_type.as_bytes()) {
             for e in Coding::ALL {
@@ -662,8 +679,8 @@ impl StaticFiles {
             return status(Status::INTERNAL_SERVER_ERROR);
         };
         let rep = Rep {
-            content: Content::Bytes(v.bytes.clone()),
-            len: v.bytes.len() as u64,
+            content: v.content.clone(),
+            len: v.len,
             content_type: &entry.content_type,
             encoding: index.checked_sub(1).map(|i| Coding::ALL[i]),
             etag: &v.etag,
@@ -748,7 +765,7 @@ impl StaticFiles {
             }
             _ => RangeRequest::Full,
         };
-        let mut headers = HeaderMap::new();
+        let mut headers = HeaderMap::with_capacity(8);
         let (status_code, body) = match ranges {
             RangeRequest::Unsatisfiable => {
                 let mut r = status(Status::RANGE_NOT_SATISFIABLE);
