@@ -67,7 +67,7 @@ pub const SHARDS: usize = 16;
 /// Bookkeeping bytes counted per entry on top of its contents.
 const ENTRY_OVERHEAD: u64 = 256;
 
-/// The small-file cache's limits. [`CacheConfig::default`] uses the
+/// The open-file cache's limits. [`CacheConfig::default`] uses the
 /// `CACHE_*` constants; [`CacheConfig::disabled`] turns the cache off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CacheConfig {

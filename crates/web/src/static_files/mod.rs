@@ -1,6 +1,6 @@
 //! [`StaticFiles`]: a handler serving a directory tree, with safe path
 //! mapping, validators and conditional requests, ranges, precompressed
-//! siblings, directory listings, a custom 404 page and a small-file cache.
+//! siblings, directory listings, a custom 404 page and an open-file cache.
 //!
 //! The pieces are pure functions in their own modules, usable alone:
 //! [`resolve`] (request path → file under the root), [`conditional`]
@@ -25,7 +25,7 @@
 //!    the symlink policy is a 404 too; permission denied is 403; any other
 //!    I/O error is 500 without details.
 //!
-//! Disk I/O happens on the calling thread; the small-file cache makes the
+//! Disk I/O happens on the calling thread; the open-file cache makes the
 //! common case free of system calls. On a slow or network file system wrap
 //! the handler in [`crate::blocking`] so event loops run it on workers.
 
@@ -142,7 +142,7 @@ impl StaticFiles {
     /// a directory), with the defaults: index `index.html`, no listing, no
     /// SPA fallback, dotfiles hidden, links followed inside the root only,
     /// precompressed siblings on, no `Cache-Control`, `404.html` used when
-    /// present, and the small-file cache with [`CacheConfig::default`].
+    /// present, and the open-file cache with [`CacheConfig::default`].
     pub fn new(root: impl AsRef<Path>) -> io::Result<StaticFiles> {
         let root = std::fs::canonicalize(root.as_ref())?;
         if !std::fs::metadata(&root)?.is_dir() {
@@ -243,7 +243,7 @@ impl StaticFiles {
         self
     }
 
-    /// The small-file cache's limits ([`CacheConfig::disabled`] turns it off).
+    /// The open-file cache's limits ([`CacheConfig::disabled`] turns it off).
     pub fn cache(mut self, config: CacheConfig) -> StaticFiles {
         self.cache = FileCache::new(&config);
         self
