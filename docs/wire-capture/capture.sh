@@ -159,7 +159,7 @@ server_pid=""
 # A separate run, so that tracing (which slows every system call) cannot
 # change the timing of the packets captured above.
 start_server strace -f -tt -o "$work/strace.raw" \
-    -e trace=accept4,setsockopt,recvfrom,read,pread64,openat,statx,fstat,newfstatat,writev,write,sendfile,shutdown,close
+    -e trace=accept4,setsockopt,recvfrom,read,pread64,openat,statx,fstat,newfstatat,readlink,readlinkat,fcntl,writev,write,sendmsg,sendto,sendfile,shutdown,close
 exchange >/dev/null
 stop "$server_pid"
 server_pid=""
