@@ -1,5 +1,6 @@
 //! The `Date` header value (RFC 9110 §6.6.1), formatted at most once a second.
 
+use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// One per thread: no locks, and formatting happens once a second per loop.
@@ -28,10 +29,13 @@ impl DateCache {
         let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         if second != self.second {
             self.second = second;
-            let text = httpdate::fmt_http_date(now);
-            // IMF-fixdate is always 29 bytes: "Sun, 06 Nov 1994 08:49:37 GMT".
-            if text.len() == self.value.len() {
-                self.value.copy_from_slice(text.as_bytes());
+            // Formatted straight into the fixed buffer: the keep-alive path
+            // allocates nothing, not even once a second. IMF-fixdate is
+            // always 29 bytes: "Sun, 06 Nov 1994 08:49:37 GMT".
+            let mut out = [0u8; 29];
+            let mut cursor = &mut out[..];
+            if write!(cursor, "{}", httpdate::HttpDate::from(now)).is_ok() && cursor.is_empty() {
+                self.value = out;
             }
         }
     }
@@ -52,5 +56,15 @@ mod tests {
         let s = std::str::from_utf8(d.get()).unwrap();
         assert!(s.ends_with(" GMT"), "{s}");
         assert!(httpdate::parse_http_date(s).is_ok());
+    }
+
+    #[test]
+    fn matches_httpdate_formatting() {
+        let mut d = DateCache::default();
+        d.second = 0; // force a reformat
+        d.refresh();
+        let s = std::str::from_utf8(d.get()).unwrap();
+        let parsed = httpdate::parse_http_date(s).unwrap();
+        assert_eq!(httpdate::fmt_http_date(parsed), s);
     }
 }
