@@ -60,8 +60,11 @@ mod tests {
 
     #[test]
     fn matches_httpdate_formatting() {
-        let mut d = DateCache::default();
-        d.second = 0; // force a reformat
+        // A stale second forces a reformat.
+        let mut d = DateCache {
+            second: 0,
+            ..DateCache::default()
+        };
         d.refresh();
         let s = std::str::from_utf8(d.get()).unwrap();
         let parsed = httpdate::parse_http_date(s).unwrap();
