@@ -1010,3 +1010,23 @@ def svg_bar_chart(title, series, panels, width=940, panel_h=300, fmt=fmt_rps):
                        f'text-anchor="middle">{_xml(label)}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def finish_run_args(ap, a, choices):
+    """Fills the run-length defaults every driver shares (--quick: 1 round of
+    2 s and no quiet wait; else BENCH_DURATION / BENCH_ROUNDS or 10 s × 3) and
+    splits each comma-separated option named in `choices` (option name ->
+    allowed values), failing through `ap` on an unknown value."""
+    if a.duration is None:
+        a.duration = 2 if a.quick else int(os.environ.get("BENCH_DURATION", "10"))
+    if a.rounds is None:
+        a.rounds = 1 if a.quick else int(os.environ.get("BENCH_ROUNDS", "3"))
+    if a.wait_quiet is None:
+        a.wait_quiet = not a.quick
+    for name, allowed in choices.items():
+        values = [v for v in getattr(a, name).split(",") if v]
+        for v in values:
+            if v not in allowed:
+                ap.error(f"unknown {name.rstrip('s')} {v}")
+        setattr(a, name, values)
+    return a

@@ -93,25 +93,7 @@ def parse_args():
     a = ap.parse_args()
     if a.pause_budget is None:
         a.pause_budget = 0 if a.quick or a.syscalls else 900
-    if a.duration is None:
-        a.duration = 2 if a.quick else int(os.environ.get("BENCH_DURATION", "10"))
-    if a.rounds is None:
-        a.rounds = 1 if a.quick else int(os.environ.get("BENCH_ROUNDS", "3"))
-    if a.wait_quiet is None:
-        a.wait_quiet = not a.quick
-    a.setups = [s for s in a.setups.split(",") if s]
-    a.targets = [t for t in a.targets.split(",") if t]
-    a.files = [f for f in a.files.split(",") if f]
-    for s in a.setups:
-        if s not in SETUPS:
-            ap.error(f"unknown setup {s}")
-    for t in a.targets:
-        if t not in TARGETS:
-            ap.error(f"unknown target {t}")
-    for f in a.files:
-        if f not in FILE_LABEL:
-            ap.error(f"unknown file {f}")
-    return a
+    return c.finish_run_args(ap, a, {"setups": SETUPS, "targets": TARGETS, "files": FILE_LABEL})
 
 
 # ------------------------------------------------------------------ content

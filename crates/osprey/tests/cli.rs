@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::curl;
+use common::{curl, preflight};
 use osprey_testkit::ServerProcess;
 
 const OSPREY: &str = env!("CARGO_BIN_EXE_osprey");
@@ -248,15 +248,7 @@ fn compress_cors_and_auth() {
     assert_eq!(r.header("content-encoding"), Some("gzip"));
     assert_eq!(r.text(), "osprey ".repeat(2000));
     // A preflight needs no credentials.
-    let r = curl(&[
-        "-X",
-        "OPTIONS",
-        "-H",
-        "Origin: https://app.example",
-        "-H",
-        "Access-Control-Request-Method: GET",
-        &url,
-    ]);
+    let r = preflight(&url, "https://app.example", "GET", None);
     assert!(r.status == 204 || r.status == 200, "{}", r.status);
     assert_eq!(
         r.header("access-control-allow-origin"),

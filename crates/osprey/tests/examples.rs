@@ -165,7 +165,7 @@ mod common;
 
 #[test]
 fn middleware_example_logs_authenticates_compresses_and_answers_preflights() {
-    use common::curl;
+    use common::{curl, preflight};
     use std::time::Duration;
     let server = start("middleware");
     let url = server.url("/report");
@@ -202,17 +202,7 @@ fn middleware_example_logs_authenticates_compresses_and_answers_preflights() {
     assert_eq!(r.text(), "signed in as admin\n");
 
     // A preflight without credentials gets CORS headers, not a 401.
-    let r = curl(&[
-        "-X",
-        "OPTIONS",
-        "-H",
-        "Origin: https://app.example",
-        "-H",
-        "Access-Control-Request-Method: GET",
-        "-H",
-        "Access-Control-Request-Headers: authorization",
-        &url,
-    ]);
+    let r = preflight(&url, "https://app.example", "GET", Some("authorization"));
     assert_eq!(r.status, 204);
     assert_eq!(
         r.header("access-control-allow-origin"),

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{curl, TestServer};
+use common::{curl, preflight, TestServer};
 use osprey::middleware::auth::{AuthUser, BasicAuth, BearerAuth};
 use osprey::middleware::cors::Cors;
 use osprey::{Request, Response, Router};
@@ -76,17 +76,12 @@ fn wrong_missing_and_malformed_credentials_get_401_with_the_challenge() {
 #[test]
 fn cors_outside_auth_answers_preflights_and_decorates_401s() {
     let server = TestServer::start(basic_app());
-    let r = curl(&[
-        "-X",
-        "OPTIONS",
-        "-H",
-        "Origin: https://app.example",
-        "-H",
-        "Access-Control-Request-Method: GET",
-        "-H",
-        "Access-Control-Request-Headers: authorization",
+    let r = preflight(
         &server.url("/me"),
-    ]);
+        "https://app.example",
+        "GET",
+        Some("authorization"),
+    );
     assert_eq!(r.status, 204);
     assert_eq!(
         r.header("access-control-allow-origin"),
@@ -111,15 +106,7 @@ fn auth_alone_lets_preflights_through_to_the_app() {
         .with(BasicAuth::new("r").user("bob", BOB_BCRYPT).unwrap())
         .get("/me", whoami);
     let server = TestServer::start(app);
-    let r = curl(&[
-        "-X",
-        "OPTIONS",
-        "-H",
-        "Origin: https://app.example",
-        "-H",
-        "Access-Control-Request-Method: GET",
-        &server.url("/me"),
-    ]);
+    let r = preflight(&server.url("/me"), "https://app.example", "GET", None);
     // The router's own OPTIONS answer, not a 401.
     assert_eq!(
         (r.status, r.header("allow")),

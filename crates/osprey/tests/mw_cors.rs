@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{curl, TestServer};
+use common::{curl, preflight, TestServer};
 use osprey::middleware::cors::Cors;
 use osprey::{Method, Request, Response, Router};
 
@@ -33,17 +33,12 @@ fn app() -> Router {
 #[test]
 fn preflight_gets_the_cors_answer_without_reaching_the_handler() {
     let server = TestServer::start(app());
-    let r = curl(&[
-        "-X",
-        "OPTIONS",
-        "-H",
-        &format!("Origin: {ORIGIN}"),
-        "-H",
-        "Access-Control-Request-Method: PUT",
-        "-H",
-        "Access-Control-Request-Headers: content-type,x-token",
+    let r = preflight(
         &server.url("/items"),
-    ]);
+        ORIGIN,
+        "PUT",
+        Some("content-type,x-token"),
+    );
     assert_eq!(r.status, 204);
     assert_eq!(r.header("access-control-allow-origin"), Some(ORIGIN));
     assert_eq!(r.header("access-control-allow-methods"), Some("GET, PUT"));
@@ -66,15 +61,7 @@ fn preflight_gets_the_cors_answer_without_reaching_the_handler() {
 fn refused_preflight_has_no_cors_fields() {
     let server = TestServer::start(app());
     for (origin, method) in [("https://evil.example", "PUT"), (ORIGIN, "DELETE")] {
-        let r = curl(&[
-            "-X",
-            "OPTIONS",
-            "-H",
-            &format!("Origin: {origin}"),
-            "-H",
-            &format!("Access-Control-Request-Method: {method}"),
-            &server.url("/items"),
-        ]);
+        let r = preflight(&server.url("/items"), origin, method, None);
         assert_eq!(r.status, 403, "{origin} {method}");
         assert!(
             r.headers

@@ -138,3 +138,17 @@ pub fn curl(args: &[&str]) -> CurlResponse {
         body,
     }
 }
+
+/// A CORS preflight (RFC 9110 OPTIONS with the Fetch standard's request
+/// fields) from `origin` for `method`, asking for `headers` when given.
+pub fn preflight(url: &str, origin: &str, method: &str, headers: Option<&str>) -> CurlResponse {
+    let origin = format!("Origin: {origin}");
+    let method = format!("Access-Control-Request-Method: {method}");
+    let mut args = vec!["-X", "OPTIONS", "-H", &origin, "-H", &method];
+    let asked = headers.map(|h| format!("Access-Control-Request-Headers: {h}"));
+    if let Some(h) = &asked {
+        args.extend(["-H", h.as_str()]);
+    }
+    args.push(url);
+    curl(&args)
+}
