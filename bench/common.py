@@ -12,6 +12,7 @@ median summary, formatting, and a grouped-bar SVG chart.
 
 import atexit
 import datetime
+import json
 import os
 import shutil
 import signal
@@ -1030,3 +1031,14 @@ def finish_run_args(ap, a, choices):
                 ap.error(f"unknown {name.rstrip('s')} {v}")
         setattr(a, name, values)
     return a
+
+
+def write_run(run, lines, numbers):
+    """Writes a run's markdown (`results/<stem>.md`) and its numbers
+    (`raw/<stem>/results.json`); returns the markdown's path."""
+    md_path = os.path.join(RESULTS, f"{run.stem}.md")
+    with open(md_path, "w") as f:
+        f.write("\n".join(lines))
+    with open(os.path.join(run.rawdir, "results.json"), "w") as f:
+        json.dump(numbers, f, indent=1)
+    return md_path

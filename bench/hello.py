@@ -19,7 +19,6 @@ Env:   BENCH_DURATION (s, default 10), BENCH_ROUNDS (default 3).
 """
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -359,11 +358,7 @@ def write_report(run, quiet_note):
                      "wrote to stderr, every server exited cleanly on SIGTERM "
                      "(wrk error counters are in the tables).")
     lines += ["", f"![req/s per target]({run.stem}.svg)", ""]
-    md_path = os.path.join(c.RESULTS, f"{run.stem}.md")
-    with open(md_path, "w") as f:
-        f.write("\n".join(lines))
-    with open(os.path.join(run.rawdir, "results.json"), "w") as f:
-        json.dump(dict(args=vars(a), results=run.results, anomalies=run.anomalies), f, indent=1)
+    md_path = c.write_run(run, lines, dict(args=vars(a), results=run.results, anomalies=run.anomalies))
     svg_path = os.path.join(c.RESULTS, f"{run.stem}.svg")
     with open(svg_path, "w") as f:
         f.write(svg_chart(summ, a, run.date))

@@ -30,7 +30,6 @@ Env:   BENCH_DURATION (s, default 10), BENCH_ROUNDS (default 3).
 
 import argparse
 import hashlib
-import json
 import os
 import random
 import signal
@@ -461,11 +460,8 @@ def write_report(run, quiet_note):
                      "wrote to stderr, every server exited cleanly on SIGTERM (wrk error counters are in the "
                      "tables).")
     lines += ["", f"![req/s per file and setup]({run.stem}.svg)", ""]
-    md_path = os.path.join(c.RESULTS, f"{run.stem}.md")
-    with open(md_path, "w") as f:
-        f.write("\n".join(lines))
-    with open(os.path.join(run.rawdir, "results.json"), "w") as f:
-        json.dump(dict(args=vars(a), files=run.files, results=run.results, anomalies=run.anomalies), f, indent=1)
+    md_path = c.write_run(run, lines, dict(args=vars(a), files=run.files, results=run.results,
+                                           anomalies=run.anomalies))
     panels = []
     for name in a.files:
         groups = []

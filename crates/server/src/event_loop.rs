@@ -143,7 +143,7 @@ impl EventLoop {
         poll.registry()
             .register(&mut signal, SIGNAL, Interest::READABLE)?;
         let waker = Arc::new(MioWaker::new(poll.registry(), WAKER)?);
-        let workers = shared.handler.is_blocking().then(|| {
+        let workers = shared.may_block.then(|| {
             WorkerPool::new(
                 "osprey-blocking",
                 shared.config.blocking_threads,

@@ -101,6 +101,9 @@ impl FromStr for Model {
 /// What every connection of a server shares, read-only.
 pub(crate) struct Shared {
     pub handler: Arc<dyn Handler>,
+    /// `handler.is_blocking()`, asked once: whether any request may need the
+    /// worker pool (a router walks its routes to answer).
+    pub may_block: bool,
     pub config: Config,
 }
 
@@ -202,6 +205,7 @@ impl ServerBuilder {
             local_addrs,
             model: self.model,
             shared: Arc::new(Shared {
+                may_block: handler.is_blocking(),
                 handler,
                 config: self.config,
             }),

@@ -30,6 +30,8 @@ pub(crate) struct Env<'a> {
     /// than called in place (the blocking models, where a connection has its own
     /// thread or process).
     pub offload_blocking: bool,
+    /// Whether the handler may block for some request ([`crate::Shared`]).
+    pub may_block: bool,
     pub peer: Option<std::net::SocketAddr>,
 }
 
@@ -46,6 +48,7 @@ impl<'a> Env<'a> {
             config: &shared.config,
             date,
             offload_blocking,
+            may_block: shared.may_block,
             peer: Some(peer),
         }
     }
@@ -294,8 +297,17 @@ impl Session {
                     if !path_ok {
                         return self.refuse(Status::BAD_REQUEST, env);
                     }
-                    self.plan = env.handler.plan(&self.request);
                     let body = head.body;
+                    // The plan matters for a body (its limit) or for a handler
+                    // that may have to leave the event loop; a bodiless GET to
+                    // a router that never blocks skips the second route walk.
+                    self.plan = if body != osprey_h1::BodyFraming::Empty
+                        || (env.offload_blocking && env.may_block)
+                    {
+                        env.handler.plan(&self.request)
+                    } else {
+                        Plan::default()
+                    };
                     if let (osprey_h1::BodyFraming::Length(len), Some(limit)) =
                         (body, self.plan.body_limit)
                     {

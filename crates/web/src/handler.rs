@@ -44,7 +44,10 @@ pub trait Handler: Send + Sync + 'static {
     fn call(&self, req: &mut Request) -> Response;
 
     /// Whether this handler may block for some request (a router: whether any
-    /// route may). Event-loop servers start a worker pool only if so.
+    /// route may). Asked once when the server starts: event-loop servers
+    /// start a worker pool only if so, and consult [`Handler::plan`] for a
+    /// request without a body only then — so a handler whose plan can say
+    /// `blocking` must answer true here.
     fn is_blocking(&self) -> bool {
         false
     }

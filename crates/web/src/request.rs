@@ -207,12 +207,6 @@ impl Request {
         }
     }
 
-    /// The target as text, borrowing only the head buffer.
-    fn target_str(&self) -> &str {
-        let (s, e) = self.target;
-        std::str::from_utf8(&self.head[s as usize..e as usize]).unwrap_or("")
-    }
-
     /// The method.
     pub fn method(&self) -> &Method {
         &self.method
@@ -225,7 +219,8 @@ impl Request {
 
     /// The request-target exactly as sent (ASCII: the parser allows nothing else).
     pub fn target(&self) -> &str {
-        self.target_str()
+        let (s, e) = self.target;
+        std::str::from_utf8(&self.head[s as usize..e as usize]).unwrap_or("")
     }
 
     /// The path part of the target, before any `?`, as sent (not decoded).

@@ -154,7 +154,6 @@ impl RouteDef {
 
 #[derive(Clone)]
 struct Route {
-    method: Option<Method>,
     names: Arc<[Box<str>]>,
     def: RouteDef,
 }
@@ -170,14 +169,18 @@ impl Endpoint {
     /// The route answering `method`: an exact match, then GET for HEAD, then
     /// a route for any method.
     fn route_for(&self, method: &Method) -> Option<&Route> {
-        let exact = |m: &Method| self.routes.iter().find(|r| r.method.as_ref() == Some(m));
+        let exact = |m: &Method| {
+            self.routes
+                .iter()
+                .find(|r| r.def.method.as_ref() == Some(m))
+        };
         exact(method)
             .or_else(|| {
                 (*method == Method::Head)
                     .then(|| exact(&Method::Get))
                     .flatten()
             })
-            .or_else(|| self.routes.iter().find(|r| r.method.is_none()))
+            .or_else(|| self.routes.iter().find(|r| r.def.method.is_none()))
     }
 }
 
@@ -262,7 +265,11 @@ impl Node {
                 scope: scope.to_vec(),
             })
         });
-        if let Some(existing) = endpoint.routes.iter().find(|r| r.method == route.method) {
+        if let Some(existing) = endpoint
+            .routes
+            .iter()
+            .find(|r| r.def.method == route.def.method)
+        {
             return Err(RouteError::Conflict {
                 new: route.def.describe(),
                 existing: existing.def.describe(),
@@ -375,7 +382,6 @@ impl Table {
     fn insert(&mut self, def: RouteDef) -> Result<(), RouteError> {
         let segs = parse_pattern(&def.pattern)?;
         let route = Route {
-            method: def.method.clone(),
             names: param_names(&segs),
             def: def.clone(),
         };
@@ -492,7 +498,7 @@ impl Table {
         if let Some(segs) = split_path(path) {
             self.root
                 .walk(path, &segs, 0, &mut Captures::new(), &mut |ep, _, _| {
-                    methods.extend(ep.routes.iter().filter_map(|r| r.method.clone()));
+                    methods.extend(ep.routes.iter().filter_map(|r| r.def.method.clone()));
                     false
                 });
         }
