@@ -24,7 +24,8 @@ use osprey_h1::{
     BodyDecoder, BodyFraming, Event, Parsed, RequestContext, RequestParser, ResponseParser,
     ServerConn, Span,
 };
-use osprey_proto::{ErrorKind, Fault, Limits, Method, ProtoError};
+use osprey_h1::{ErrorKind, Fault, Limits, ProtoError};
+use osprey_proto::Method;
 
 /// Every status a protocol error may be answered with.
 pub const ERROR_STATUSES: [u16; 7] = [400, 413, 414, 417, 431, 501, 505];

@@ -14,8 +14,9 @@
 //!   one after the other, slicing the buffer at each head's length.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use osprey_h1::Limits;
 use osprey_h1::{BodyLength, EncodeConfig, Event, OutQueue, Parsed, RequestParser, ServerConn};
-use osprey_proto::{HeaderMap, Limits, Status};
+use osprey_proto::{HeaderMap, Status};
 
 /// A Chrome 120 top-level navigation, with the fields a browser really sends.
 const BROWSER_GET: &[u8] = b"GET /articles/2024/http-parsing?ref=frontpage HTTP/1.1\r\n\

@@ -17,8 +17,9 @@
 
 use std::ops::Range;
 
+use crate::{ErrorKind, Limits, ProtoError};
 use osprey_proto::chars::FIELD_VALUE;
-use osprey_proto::{ErrorKind, HeaderMap, HeaderName, HeaderValue, Limits, ProtoError};
+use osprey_proto::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::framing::BodyFraming;
 use crate::head::parse_field_line;

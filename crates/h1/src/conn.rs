@@ -16,8 +16,9 @@
 use std::collections::VecDeque;
 use std::ops::Range;
 
+use crate::{ErrorKind, Limits, ProtoError};
 use bytes::Bytes;
-use osprey_proto::{ErrorKind, HeaderMap, Limits, ProtoError, Status};
+use osprey_proto::{HeaderMap, Status};
 
 use crate::body::BodyDecoder;
 use crate::encode::{self, BodyLength, EncodeConfig, RequestMeta};

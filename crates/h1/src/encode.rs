@@ -9,7 +9,8 @@
 //! it doesn't. Field values were validated when the `HeaderMap` was built, so no
 //! CR or LF can reach the wire from a handler.
 
-use osprey_proto::{HeaderMap, ProtoError, Status, Version};
+use crate::ProtoError;
+use osprey_proto::{HeaderMap, Status, Version};
 
 use crate::framing::BodyFraming;
 use crate::head::RequestHead;

@@ -18,8 +18,9 @@
 //! The same pass picks up the other fields the protocol layer acts on: Host,
 //! Connection, Expect and Upgrade.
 
+use crate::{ErrorKind, Limits, ProtoError};
 use osprey_proto::chars::{is_token, trim_ows};
-use osprey_proto::{ErrorKind, Limits, ProtoError, Status, Version};
+use osprey_proto::{Status, Version};
 
 use crate::head::{parse_authority, RequestContext, RequestHead, ResponseHead, Span, TargetForm};
 

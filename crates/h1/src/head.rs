@@ -11,8 +11,9 @@
 //! header smuggling starts, and every real client sends CR LF. A bare CR is always
 //! an error (RFC 9112 §2.2).
 
+use crate::{ErrorKind, Limits, ProtoError};
 use osprey_proto::chars::{trim_ows, REG_NAME, TARGET, TCHAR};
-use osprey_proto::{ErrorKind, Limits, Method, ProtoError, Status, Version};
+use osprey_proto::{Method, Status, Version};
 
 use crate::framing::{self, BodyFraming};
 use crate::scan::{find_ctl, find_not_in, LineError, Lines};
@@ -432,7 +433,8 @@ fn err(kind: ErrorKind) -> ProtoError {
 ///
 /// ```
 /// use osprey_h1::{RequestParser, Parsed};
-/// use osprey_proto::{Limits, Method};
+/// use osprey_proto::Method;
+/// use osprey_h1::Limits;
 ///
 /// let mut parser = RequestParser::new(Limits::default());
 /// let buf = b"GET /index.html HTTP/1.1\r\nHost: example.com\r\n\r\n";

@@ -23,8 +23,10 @@
 mod body;
 mod conn;
 mod encode;
+mod error;
 mod framing;
 mod head;
+pub mod limits;
 mod out;
 mod scan;
 
@@ -34,9 +36,11 @@ pub use encode::{
     chunk_end, chunk_start, chunked_finish, encode_canned, encode_error, encode_head, BodyLength,
     EncodeConfig, Framing, RequestMeta, CONTINUE,
 };
+pub use error::{ErrorKind, Fault, ProtoError};
 pub use framing::BodyFraming;
 pub use head::{
     Field, Parsed, RequestContext, RequestHead, RequestParser, ResponseHead, ResponseParser, Span,
     TargetForm,
 };
+pub use limits::Limits;
 pub use out::{OutQueue, Pending, COPY_THRESHOLD};

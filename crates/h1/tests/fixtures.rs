@@ -14,7 +14,8 @@ mod common;
 use common::{fixture_files, unescape, Fixture};
 
 use osprey_h1::{BodyLength, EncodeConfig, Event, OutQueue, ServerConn, TargetForm, CONTINUE};
-use osprey_proto::{HeaderMap, HeaderName, HeaderValue, Limits, ProtoError, Status};
+use osprey_h1::{Limits, ProtoError};
+use osprey_proto::{HeaderMap, HeaderName, HeaderValue, Status};
 
 /// The inverse of `unescape` for one line of expected output.
 fn escape(bytes: &[u8]) -> String {

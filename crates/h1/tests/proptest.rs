@@ -1,11 +1,12 @@
 //! Property tests: the parser's result never depends on how input is split, and
 //! what the encoder writes, the parser reads back unchanged.
 
+use osprey_h1::Limits;
 use osprey_h1::{
     chunk_end, chunk_start, chunked_finish, BodyDecoder, BodyFraming, BodyLength, EncodeConfig,
     Event, OutQueue, Parsed, RequestContext, ResponseParser, ServerConn,
 };
-use osprey_proto::{HeaderMap, HeaderName, HeaderValue, Limits, Status};
+use osprey_proto::{HeaderMap, HeaderName, HeaderValue, Status};
 use proptest::prelude::*;
 
 /// One generated request and what the parser must report for it.

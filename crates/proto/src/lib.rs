@@ -6,23 +6,20 @@
 //!
 //! - [`Method`], [`Status`], [`Version`]: the request line and status line atoms.
 //! - [`HeaderName`], [`HeaderValue`], [`HeaderMap`]: owned, case-insensitive fields.
-//! - [`Limits`]: every bound the parsers enforce, with production defaults.
-//! - [`ProtoError`]: a protocol violation, carrying the status to answer with.
+//!
+//! What belongs to one protocol stays in that protocol's crate: HTTP/1.1's error
+//! kinds and parser limits are in `osprey-h1`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod chars;
-mod error;
 mod header;
-mod limits;
 mod method;
 mod status;
 mod version;
 
-pub use error::{ErrorKind, Fault, ProtoError};
 pub use header::{HeaderMap, HeaderName, HeaderValue, InvalidHeader};
-pub use limits::Limits;
 pub use method::Method;
 pub use status::Status;
 pub use version::Version;

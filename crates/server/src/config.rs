@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use osprey_proto::Limits;
+use osprey_h1::Limits;
 
 /// Time allowed to receive a complete request head, counted from its first
 /// byte (slowloris defence): 408 and close beyond. nginx uses 60 s; a real

@@ -15,8 +15,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use osprey_h1::ProtoError;
 use osprey_h1::{BodyLength, EncodeConfig, Event, OutQueue, ServerConn, CONTINUE};
-use osprey_proto::{ProtoError, Status};
+use osprey_proto::Status;
 use osprey_web::{Body, BodySource, Handler, Part, Plan, Request, Response};
 
 use crate::config::Config;
@@ -481,7 +482,7 @@ impl Session {
     }
 
     fn fail(&mut self, e: ProtoError, env: &Env<'_>) {
-        if e.fault() == osprey_proto::Fault::Remote {
+        if e.fault() == osprey_h1::Fault::Remote {
             self.h1.write_error(&mut self.out, e, &env.encode_config());
         }
         self.phase = Phase::Closing;

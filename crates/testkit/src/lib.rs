@@ -14,8 +14,8 @@ use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use osprey::h1::Limits;
 use osprey::h1::{BodyDecoder, Parsed, RequestContext, ResponseParser};
-use osprey::proto::Limits;
 
 /// A server process started for one test; killed when dropped.
 pub struct ServerProcess {

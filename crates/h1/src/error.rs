@@ -1,4 +1,4 @@
-//! Protocol errors: what was wrong, whose fault it was, and the status to answer.
+//! HTTP/1.1 protocol errors: what was wrong, whose fault it was, and the status to answer.
 //!
 //! A parser never answers by itself; it returns a [`ProtoError`] and the server
 //! sends the canned reply for [`ProtoError::status`], then closes the connection
@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use crate::Status;
+use osprey_proto::Status;
 
 /// Which side broke the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
