@@ -5,6 +5,7 @@
 //!
 //! - [`net`]: listeners (IPv4/IPv6, `SO_REUSEADDR`, `SO_REUSEPORT`, backlog),
 //!   accepted sockets with `TCP_NODELAY`, the fd limit;
+//! - [`io`]: the socket interface transports write through ([`io::Io`]);
 //! - [`sendfile`]: file ranges to a socket without a copy through user space;
 //! - [`process`]: `fork`, reaping children, leaving a child without unwinding;
 //! - [`signals`]: SIGTERM/SIGINT as a flag plus a pipe an event loop can poll;
@@ -20,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod date;
+pub mod io;
 pub mod net;
 pub mod process;
 pub mod sendfile;

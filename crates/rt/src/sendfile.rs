@@ -1,7 +1,7 @@
 //! `sendfile(2)`: file bytes to a socket inside the kernel.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 
 /// Largest single sendfile call. Linux transfers at most 0x7ffff000 bytes per
@@ -43,18 +43,31 @@ pub fn sendfile(socket: &impl AsFd, file: &File, offset: u64, len: u64) -> io::R
     }
 }
 
-/// read + write for files sendfile cannot take. Reads into a stack buffer: this
+/// pread + send for files sendfile cannot take. Reads into a stack buffer: this
 /// path is rare, so no buffer is kept around for it.
 fn fallback(socket: &impl AsFd, file: &File, offset: u64, count: usize) -> io::Result<usize> {
     let mut buf = [0u8; 16 * 1024];
     let want = count.min(buf.len());
-    let mut f = file;
-    f.seek(SeekFrom::Start(offset))?;
-    let n = f.read(&mut buf[..want])?;
+    let n = read_at(file, &mut buf[..want], offset)?;
     if n == 0 {
         return Ok(0);
     }
-    socket2::SockRef::from(socket).send_with_flags(&buf[..n], libc::MSG_NOSIGNAL)
+    socket2::SockRef::from(socket)
+        .send_with_flags(&buf[..n], libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
+}
+
+/// Reads file bytes at `offset` without moving the descriptor's position
+/// (`pread`): descriptors are shared between connections and threads by the
+/// open-file cache, so a seek followed by a read could interleave with
+/// another's. Retries on EINTR; returns 0 at the end of the file.
+pub fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    loop {
+        match file.read_at(buf, offset) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,14 +1,17 @@
 //! The blocking models: `iterative`, `threads` and `fork`.
 //!
-//! Each connection is served start to finish by one thread of control, through
-//! the same [`Session`] the event loops use. Reads block for at most
-//! [`CHECK_INTERVAL`], so deadlines and shutdown are noticed without signals
-//! interrupting syscalls; writes never block, and a full send buffer is waited
-//! out with `poll(2)` under the write deadline.
+//! Each connection is served start to finish by one thread of control, running
+//! the same [`Connection::turn`] as the event loops. Only the waiting differs:
+//! the socket stays in blocking mode with a read timeout of [`CHECK_INTERVAL`],
+//! so a turn that wants input simply blocks in `read` (one syscall, no poll
+//! first), and deadlines and shutdown are noticed at least that often; writes
+//! never block (`MSG_DONTWAIT`), and a full send buffer is waited out with
+//! `poll(2)` under the write deadline; a connection waiting for a reply or a
+//! stream parks its thread until the waker unparks it.
 
 use std::collections::HashSet;
 use std::io;
-use std::net::{Shutdown as SocketShutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Wake, Waker};
@@ -16,19 +19,19 @@ use std::time::{Duration, Instant};
 
 use osprey_rt::date::DateCache;
 use osprey_rt::event::{Events, Interest, Poll, SourceFd, Token};
-use osprey_rt::net::DontWait;
+use osprey_rt::io::TcpIo;
 use osprey_rt::process::{self, Forked};
 use osprey_rt::signals::Shutdown;
 
-use crate::config::Config;
-use crate::io::{flush, read_some};
-use crate::session::{Env, Expiry, Next, Phase, Pull, Session};
-use crate::Shared;
+use crate::conn::{Connection, Env, Readiness, Turn};
+use crate::machine::Pools;
+use crate::service::Service;
+use crate::transport::AnyTransport;
 
 /// Longest a blocking read waits before checking timeouts and shutdown.
 const CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Wakes a thread parked waiting for a response stream.
+/// Wakes a thread parked waiting for a reply or a response stream.
 struct ThreadWaker(std::thread::Thread);
 
 impl Wake for ThreadWaker {
@@ -41,16 +44,12 @@ impl Wake for ThreadWaker {
 pub(crate) fn serve_connection(
     mut stream: TcpStream,
     peer: SocketAddr,
-    shared: &Shared,
-    session: &mut Session,
+    service: &Service,
+    pools: &mut Pools,
     shutdown: &Shutdown,
 ) {
-    let config = &shared.config;
-    // Reads block, but at most CHECK_INTERVAL, so deadlines and shutdown are
-    // seen. Writes never block (MSG_DONTWAIT); a full send buffer means waiting
-    // for writability under the write deadline — the event loops' rule, so a
-    // client that stops reading is seen as stalled here too. The send timeout
-    // only bounds sendfile, which takes no flags.
+    let config = &service.config;
+    // The send timeout only bounds sendfile, which takes no MSG_DONTWAIT.
     if osprey_rt::net::prepare_stream(&stream).is_err()
         || stream.set_read_timeout(Some(CHECK_INTERVAL)).is_err()
         || stream.set_write_timeout(Some(CHECK_INTERVAL)).is_err()
@@ -58,110 +57,56 @@ pub(crate) fn serve_connection(
         return;
     }
     let mut date = DateCache::default();
-    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
-    let mut last_progress = Instant::now();
-    let mut first = true;
-    let mut client_closed = false;
+    let thread = std::thread::current();
+    let make_waker = move || Waker::from(Arc::new(ThreadWaker(thread.clone())));
+    let mut connection = Connection::new(AnyTransport::default(), peer, Instant::now());
+    let mut draining = false;
     loop {
         date.refresh();
-        let env = Env::new(shared, date.get(), false, peer);
-        if shutdown.requested() {
-            session.drain();
-        }
-        let next = session.process(&env);
-        let mut waiting_stream = false;
-        if matches!(session.phase, Phase::Streaming(_)) {
-            waiting_stream = session.pull_stream(&waker, &env) == Pull::Pending;
-        }
-        match flush(&mut session.out, &mut DontWait(&stream)) {
-            Ok((_, written)) if written > 0 => last_progress = Instant::now(),
-            Ok(_) => {}
-            Err(_) => return,
-        }
-        if !session.out.is_empty() {
-            // The client is not taking our output: wait for room, and drop it
-            // once the write timeout has passed without progress.
-            let deadline = last_progress + config.write_timeout;
-            let now = Instant::now();
-            if now >= deadline
-                || osprey_rt::net::wait_ready(&stream, true, (deadline - now).min(CHECK_INTERVAL))
-                    .is_err()
-            {
-                return;
+        if shutdown.requested() && !draining {
+            draining = true;
+            if connection.drain() {
+                break;
             }
-            continue;
         }
-        if session.finished() {
-            if !client_closed {
-                linger(&mut stream, config);
-            }
-            return;
-        }
-        if waiting_stream {
-            // Pending stream with everything flushed: sleep until its waker fires.
-            std::thread::park_timeout(CHECK_INTERVAL);
-            continue;
-        }
-        if next != Next::Read {
-            continue;
-        }
-        // Read what is there, or wait for input at most until the deadline.
+        let mut env = Env {
+            service,
+            date: date.get(),
+            now: Instant::now(),
+            offload: None,
+            pools,
+            make_waker: &make_waker,
+        };
+        let mut io = TcpIo(&mut stream);
+        let mut ready = Readiness::BLOCKING;
+        let (write, read) = match connection.turn(&mut io, &mut env, &mut ready) {
+            Turn::Closed => break,
+            Turn::Requeue => continue,
+            Turn::Wait { read, write } => (write, read),
+        };
         let now = Instant::now();
-        let (deadline, expiry) = session.deadline(config, last_progress).unwrap_or((
-            last_progress
-                + if first {
-                    config.header_timeout
-                } else {
-                    config.keep_alive_timeout
-                },
-            Expiry::Idle,
-        ));
+        let (deadline, _) = connection.deadline(config);
         if now >= deadline {
-            if expiry == Expiry::Idle && session.buffered_input() == 0 {
-                return;
+            env.now = now;
+            if connection.expire(&mut io, &mut env, &mut ready) == Turn::Closed {
+                break;
             }
-            session.timed_out(&env);
             continue;
         }
-        let space = session.read_space(config);
-        match read_some(&mut stream, space) {
-            Ok(0) => {
-                client_closed = true;
-                session.input_eof(&env);
+        let wait = (deadline - now).min(CHECK_INTERVAL);
+        if write {
+            // The client is not taking our output: wait for room (the write
+            // deadline drops it if none comes).
+            if osprey_rt::net::wait_ready(&stream, true, wait).is_err() {
+                break;
             }
-            Ok(n) => {
-                session.commit_read(n);
-                last_progress = Instant::now();
-                first = false;
-            }
-            // The read timeout (CHECK_INTERVAL) passed: re-check the deadlines.
-            Err(e)
-                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
-            }
-            Err(_) => return,
+        } else if !read {
+            // Waiting for a reply or a stream: sleep until its waker fires.
+            std::thread::park_timeout(wait);
         }
+        // Wanting input: the next turn's read blocks (at most CHECK_INTERVAL).
     }
-}
-
-/// Closes our sending side, then reads and discards what the client still sends
-/// for a short while, so our last response is not lost to a reset.
-fn linger(stream: &mut TcpStream, config: &Config) {
-    if stream.shutdown(SocketShutdown::Write).is_err() {
-        return;
-    }
-    let until = Instant::now() + config.linger_timeout;
-    let mut discarded = 0;
-    let mut sink = [0u8; 4096];
-    while discarded < config.linger_bytes && Instant::now() < until {
-        match read_some(stream, &mut sink) {
-            Ok(0) => return,
-            Ok(n) => discarded += n,
-            Err(e)
-                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
-            }
-            Err(_) => return,
-        }
-    }
+    connection.release(pools, config);
 }
 
 /// Waits until a listener is readable or shutdown is requested. Returns the
@@ -228,15 +173,14 @@ impl<'a> Acceptor<'a> {
 /// `iterative`: one connection at a time on the calling thread.
 pub(crate) fn run_iterative(
     listeners: Vec<TcpListener>,
-    shared: Arc<Shared>,
+    service: Arc<Service>,
     shutdown: Shutdown,
 ) -> io::Result<()> {
     let mut acceptor = Acceptor::new(&listeners, &shutdown)?;
-    let mut session = Session::new(&shared.config);
+    let mut pools = Pools::default();
     while !shutdown.requested() {
         if let Some((stream, peer)) = acceptor.accept(CHECK_INTERVAL)? {
-            session.reset(&shared.config);
-            serve_connection(stream, peer, &shared, &mut session, &shutdown);
+            serve_connection(stream, peer, &service, &mut pools, &shutdown);
         }
     }
     Ok(())
@@ -282,24 +226,23 @@ impl Slots {
 /// that, connections wait in the listen backlog.
 pub(crate) fn run_threads(
     listeners: Vec<TcpListener>,
-    shared: Arc<Shared>,
+    service: Arc<Service>,
     shutdown: Shutdown,
 ) -> io::Result<()> {
     let mut acceptor = Acceptor::new(&listeners, &shutdown)?;
     let slots = Arc::new(Slots::default());
-    let max = shared.config.max_threads.max(1);
+    let max = service.config.max_threads.max(1);
     while !shutdown.requested() {
         slots.wait_while(|n| n >= max, || shutdown.requested());
         let Some((stream, peer)) = acceptor.accept(CHECK_INTERVAL)? else {
             continue;
         };
         slots.take();
-        let (shared, shutdown, slot) = (shared.clone(), shutdown.clone(), slots.clone());
+        let (service, shutdown, slot) = (service.clone(), shutdown.clone(), slots.clone());
         let spawned = std::thread::Builder::new()
             .name("osprey-conn".into())
             .spawn(move || {
-                let mut session = Session::new(&shared.config);
-                serve_connection(stream, peer, &shared, &mut session, &shutdown);
+                serve_connection(stream, peer, &service, &mut Pools::default(), &shutdown);
                 slot.give_back();
             });
         if spawned.is_err() {
@@ -307,7 +250,7 @@ pub(crate) fn run_threads(
         }
     }
     // Graceful: in-flight connections finish (they saw the flag) within the grace.
-    let until = Instant::now() + shared.config.shutdown_grace;
+    let until = Instant::now() + service.config.shutdown_grace;
     slots.wait_while(|n| n > 0, || Instant::now() >= until);
     Ok(())
 }
@@ -317,12 +260,12 @@ pub(crate) fn run_threads(
 /// exited children; a child that crashes loses only its own connection.
 pub(crate) fn run_fork(
     listeners: Vec<TcpListener>,
-    shared: Arc<Shared>,
+    service: Arc<Service>,
     shutdown: Shutdown,
 ) -> io::Result<()> {
     let mut acceptor = Acceptor::new(&listeners, &shutdown)?;
     let mut children: HashSet<i32> = HashSet::new();
-    let max = shared.config.max_children.max(1);
+    let max = service.config.max_children.max(1);
     let live = AtomicUsize::new(0);
     while !shutdown.requested() {
         process::reap_children(|pid| {
@@ -343,8 +286,7 @@ pub(crate) fn run_fork(
                 drop(acceptor);
                 drop(listeners);
                 let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    let mut session = Session::new(&shared.config);
-                    serve_connection(stream, peer, &shared, &mut session, &shutdown);
+                    serve_connection(stream, peer, &service, &mut Pools::default(), &shutdown);
                 }))
                 .map_or(1, |()| 0);
                 process::exit_child(code);
@@ -360,7 +302,7 @@ pub(crate) fn run_fork(
     for &pid in &children {
         process::terminate(pid);
     }
-    let until = Instant::now() + shared.config.shutdown_grace;
+    let until = Instant::now() + service.config.shutdown_grace;
     while !children.is_empty() && Instant::now() < until {
         process::reap_children(|pid| {
             children.remove(&pid);

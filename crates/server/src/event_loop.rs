@@ -2,16 +2,18 @@
 //! each with its own `SO_REUSEPORT` listener; nothing shared on the hot path).
 //!
 //! One thread runs [`EventLoop::run`]: mio readiness (edge-triggered), a slab of
-//! connections, a pool of [`Session`]s lent only to active connections, one timer
-//! wheel, one date cache. Reads are drained until WouldBlock but bounded per turn
-//! ([`READ_PER_TURN`]) so one busy client cannot starve the rest; a connection
-//! over budget is requeued for the next turn.
+//! connections, the thread's pools, one timer wheel, one date cache. What a
+//! connection does is [`Connection::turn`], the same driver the blocking models
+//! run; this file only decides *when* to turn a connection: on a readiness
+//! event, when its waker fires, when its deadline passes, or on the next loop
+//! turn when it stopped at its read budget ([`crate::config::READ_PER_TURN`]),
+//! so one busy client cannot starve the rest.
 //!
-//! Ownership: the loop owns every socket, session and timer entry of its
-//! connections. Response streams and blocking handlers may live on other threads;
-//! they reach back only through the loop's waker and a locked list of
-//! `(key, id)` pairs, checked against the connection's id so a late wake-up can
-//! never touch a connection that reused the slot.
+//! Ownership: the loop owns every socket and connection. Response streams,
+//! pending replies and blocking handlers may live on other threads; they reach
+//! back only through the loop's waker and a locked list of `(key, id)` pairs,
+//! checked against the connection's id so a late wake-up can never touch a
+//! connection that reused the slot.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
@@ -23,23 +25,21 @@ use osprey_rt::date::DateCache;
 use osprey_rt::event::{
     Events, Interest, Poll, TcpListener, TcpStream, Token, UnixStream, Waker as MioWaker,
 };
+use osprey_rt::io::TcpIo;
 use osprey_rt::signals::Shutdown;
 use osprey_rt::timer::TimerWheel;
 use osprey_rt::workers::WorkerPool;
-use osprey_web::{Request, Response, Status};
 use slab::Slab;
 
-use crate::io::{flush, read_some, Flushed};
-use crate::session::{call_handler, Env, Expiry, Next, Phase, Pull, Session};
-use crate::Shared;
+use crate::conn::{Connection, Env, Readiness, Turn};
+use crate::machine::{Offload, Pools};
+use crate::service::Service;
+use crate::transport::AnyTransport;
 
 const WAKER: Token = Token(usize::MAX);
 const SIGNAL: Token = Token(usize::MAX - 1);
 /// Listener tokens count down from here.
 const LISTENER_BASE: usize = usize::MAX - 2;
-
-/// Sessions kept for reuse per loop; more are freed.
-const SESSION_POOL: usize = 1024;
 
 /// Timer granularity: deadlines fire at most this late.
 const TICK: Duration = Duration::from_millis(100);
@@ -49,37 +49,24 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 struct Conn {
     stream: TcpStream,
-    peer: SocketAddr,
     /// Distinguishes this connection from later ones in the same slab slot.
     id: u32,
-    session: Option<Box<Session>>,
-    readable: bool,
-    writable: bool,
-    /// Served at least one request (the first wait uses the header timeout).
-    served: bool,
-    last_progress: Instant,
+    connection: Connection,
+    ready: Readiness,
     deadline: Instant,
     /// The deadline the wheel will look at this connection.
     filed: Instant,
     timer_gen: u32,
-    /// Closing: our side is shut, reading and discarding until this instant.
-    lingering: Option<(Instant, usize)>,
-    stream_waker: Option<Waker>,
 }
 
-/// What other threads hand back to the loop.
-#[derive(Default)]
-struct Inbox {
-    /// Connections whose response stream has more to give.
-    woken: Vec<(usize, u32)>,
-    /// Responses from blocking handlers.
-    done: Vec<(usize, u32, Option<Response>)>,
-}
+/// Connections woken from other threads (or by the loop itself), as
+/// `(key, id)`.
+type Inbox = Arc<Mutex<Vec<(usize, u32)>>>;
 
 struct LoopWaker {
     key: usize,
     id: u32,
-    inbox: Arc<Mutex<Inbox>>,
+    inbox: Inbox,
     waker: Arc<MioWaker>,
 }
 
@@ -88,35 +75,54 @@ impl Wake for LoopWaker {
         self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        lock(&self.inbox).woken.push((self.key, self.id));
+        lock(&self.inbox).push((self.key, self.id));
         let _ = self.waker.wake();
     }
 }
 
-fn lock(inbox: &Mutex<Inbox>) -> std::sync::MutexGuard<'_, Inbox> {
+fn lock(inbox: &Mutex<Vec<(usize, u32)>>) -> std::sync::MutexGuard<'_, Vec<(usize, u32)>> {
     inbox.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The loop's worker pool for blocking handlers, started on first use.
+struct Workers<'a> {
+    pool: &'a mut Option<WorkerPool>,
+    service: &'a Service,
+}
+
+impl Offload for Workers<'_> {
+    fn spawn(&mut self, job: Box<dyn FnOnce() + Send>) -> Result<(), ()> {
+        let config = &self.service.config;
+        self.pool
+            .get_or_insert_with(|| {
+                WorkerPool::new(
+                    "osprey-blocking",
+                    config.blocking_threads,
+                    config.blocking_queue,
+                )
+            })
+            .try_run(job)
+            .map_err(|_| ())
+    }
 }
 
 pub(crate) struct EventLoop {
     poll: Poll,
     listeners: Vec<TcpListener>,
     signal: UnixStream,
-    shared: Arc<Shared>,
+    service: Arc<Service>,
     conns: Slab<Conn>,
-    // Boxed so lending a session to a connection moves a pointer, not the
-    // whole engine.
-    #[allow(clippy::vec_box)]
-    pool: Vec<Box<Session>>,
+    pools: Pools,
     wheel: TimerWheel,
     date: DateCache,
     now: Instant,
     next_id: u32,
-    inbox: Arc<Mutex<Inbox>>,
+    inbox: Inbox,
     waker: Arc<MioWaker>,
     workers: Option<WorkerPool>,
     accept_paused: bool,
     accept_retry: Option<Instant>,
-    /// Connections with input left over after their turn's read budget.
+    /// Connections stopped at their read budget, run again next turn.
     requeued: Vec<usize>,
     draining: Option<Instant>,
     /// This loop's share of `Config::max_connections`.
@@ -126,7 +132,7 @@ pub(crate) struct EventLoop {
 impl EventLoop {
     pub(crate) fn new(
         listeners: Vec<StdTcpListener>,
-        shared: Arc<Shared>,
+        service: Arc<Service>,
         shutdown: &Shutdown,
         loops: usize,
     ) -> io::Result<EventLoop> {
@@ -143,11 +149,11 @@ impl EventLoop {
         poll.registry()
             .register(&mut signal, SIGNAL, Interest::READABLE)?;
         let waker = Arc::new(MioWaker::new(poll.registry(), WAKER)?);
-        let workers = shared.may_block.then(|| {
+        let workers = service.may_block.then(|| {
             WorkerPool::new(
                 "osprey-blocking",
-                shared.config.blocking_threads,
-                shared.config.blocking_queue,
+                service.config.blocking_threads,
+                service.config.blocking_queue,
             )
         });
         let now = Instant::now();
@@ -156,7 +162,7 @@ impl EventLoop {
             listeners: mio_listeners,
             signal,
             conns: Slab::with_capacity(1024),
-            pool: Vec::with_capacity(SESSION_POOL),
+            pools: Pools::default(),
             wheel: TimerWheel::new(TICK, now),
             date: DateCache::default(),
             now,
@@ -168,8 +174,8 @@ impl EventLoop {
             accept_retry: None,
             requeued: Vec::new(),
             draining: None,
-            max_connections: shared.config.max_connections.div_ceil(loops.max(1)),
-            shared,
+            max_connections: service.config.max_connections.div_ceil(loops.max(1)),
+            service,
         })
     }
 
@@ -178,6 +184,7 @@ impl EventLoop {
     pub(crate) fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         let mut requeued = Vec::new();
+        let mut woken = Vec::new();
         loop {
             let timeout = self.poll_timeout();
             match self.poll.poll(&mut events, timeout) {
@@ -189,16 +196,24 @@ impl EventLoop {
             self.date.refresh();
             for event in events.iter() {
                 match event.token() {
-                    WAKER => self.handle_inbox(),
+                    WAKER => {
+                        std::mem::swap(&mut woken, &mut *lock(&self.inbox));
+                        for (key, id) in woken.drain(..) {
+                            if self.conns.get(key).is_some_and(|c| c.id == id) {
+                                self.drive(key);
+                            }
+                        }
+                    }
                     SIGNAL => self.start_draining(),
                     Token(t) if t > LISTENER_BASE - self.listeners.len() && t <= LISTENER_BASE => {
                         self.accept(LISTENER_BASE - t)
                     }
                     Token(key) => {
                         if let Some(c) = self.conns.get_mut(key) {
-                            c.readable |=
-                                event.is_readable() || event.is_read_closed() || event.is_error();
-                            c.writable |= event.is_writable() || event.is_error();
+                            let closed = event.is_read_closed() || event.is_error();
+                            c.ready.readable |= event.is_readable() || closed;
+                            c.ready.writable |= event.is_writable() || event.is_error();
+                            c.ready.closed |= closed;
                             self.drive(key);
                         }
                     }
@@ -237,8 +252,6 @@ impl EventLoop {
             let d = extra.saturating_duration_since(self.now);
             t = Some(t.map_or(d, |t| t.min(d)));
         }
-        // Refresh the Date header about once a second even when idle is not
-        // needed: it is refreshed after every wake-up.
         t
     }
 
@@ -297,178 +310,72 @@ impl EventLoop {
             return;
         }
         self.next_id = self.next_id.wrapping_add(1);
-        let deadline = self.now + self.shared.config.header_timeout;
+        let connection = Connection::new(AnyTransport::default(), peer, self.now);
+        let (deadline, _) = connection.deadline(&self.service.config);
         entry.insert(Conn {
             stream,
-            peer,
             id: self.next_id,
-            session: None,
-            readable: false,
-            writable: false,
-            served: false,
-            last_progress: self.now,
+            connection,
+            ready: Readiness::default(),
             deadline,
             filed: deadline,
             timer_gen: 0,
-            lingering: None,
-            stream_waker: None,
         });
         self.wheel.insert(key, 0, deadline);
     }
 
-    /// Moves one connection as far as it can go without blocking.
-    fn drive(&mut self, key: usize) {
+    /// Turns one connection (or applies its deadline, when `expired`).
+    fn turn(&mut self, key: usize, expired: bool) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        if conn.lingering.is_some() {
-            self.linger(key);
-            return;
+        let (id, inbox, mio_waker) = (conn.id, &self.inbox, &self.waker);
+        let make_waker = || {
+            Waker::from(Arc::new(LoopWaker {
+                key,
+                id,
+                inbox: inbox.clone(),
+                waker: mio_waker.clone(),
+            }))
+        };
+        let mut workers = Workers {
+            pool: &mut self.workers,
+            service: &self.service,
+        };
+        let mut env = Env {
+            service: &self.service,
+            date: self.date.get(),
+            now: self.now,
+            offload: Some(&mut workers),
+            pools: &mut self.pools,
+            make_waker: &make_waker,
+        };
+        let mut io = TcpIo(&mut conn.stream);
+        let turn = if expired {
+            conn.connection.expire(&mut io, &mut env, &mut conn.ready)
+        } else {
+            conn.connection.turn(&mut io, &mut env, &mut conn.ready)
+        };
+        match turn {
+            Turn::Closed => self.close(key),
+            Turn::Requeue => {
+                self.requeued.push(key);
+                self.settle(key);
+            }
+            Turn::Wait { .. } => self.settle(key),
         }
-        if conn.session.is_none() {
-            if !conn.readable {
-                return;
-            }
-            let mut session = self
-                .pool
-                .pop()
-                .unwrap_or_else(|| Box::new(Session::new(&self.shared.config)));
-            session.reset(&self.shared.config);
-            conn.session = Some(session);
-        }
-        let shared = &*self.shared;
-        let config = &shared.config;
-        let env = Env::new(&self.shared, self.date.get(), true, conn.peer);
-        let session = conn.session.as_mut().expect("session attached above");
-        let mut budget = config.read_per_turn;
-        let mut offload = false;
-        let mut close = false;
-        let mut peer_closed = false;
-        loop {
-            let mut progressed = false;
-            let next = session.process(&env);
-            if next == Next::Offload {
-                offload = true;
-            }
-            if matches!(session.phase, Phase::Streaming(_)) {
-                let waker = conn.stream_waker.get_or_insert_with(|| {
-                    Waker::from(Arc::new(LoopWaker {
-                        key,
-                        id: conn.id,
-                        inbox: self.inbox.clone(),
-                        waker: self.waker.clone(),
-                    }))
-                });
-                progressed |= session.pull_stream(waker, &env) == Pull::Ended;
-            }
-            if !session.out.is_empty() && conn.writable {
-                match flush(&mut session.out, &mut conn.stream) {
-                    Ok((done, n)) => {
-                        if n > 0 {
-                            conn.last_progress = self.now;
-                            progressed = true;
-                        }
-                        if done == Flushed::Blocked {
-                            conn.writable = false;
-                        }
-                    }
-                    Err(_) => {
-                        close = true;
-                        break;
-                    }
-                }
-            }
-            if session.finished() && session.out.is_empty() {
-                close = true;
-                break;
-            }
-            if next == Next::Read && conn.readable {
-                if budget == 0 {
-                    self.requeued.push(key);
-                    break;
-                }
-                let space = session.read_space(config);
-                let want = space.len().min(budget);
-                match read_some(&mut conn.stream, &mut space[..want]) {
-                    Ok(0) => {
-                        conn.readable = false;
-                        peer_closed = true;
-                        session.input_eof(&env);
-                        if session.out.is_empty() {
-                            // Nothing to say; the client is gone.
-                            close = true;
-                            break;
-                        }
-                    }
-                    Ok(n) => {
-                        // Edge-triggered: a short read emptied the socket, and
-                        // anything arriving later raises a new edge. Skipping
-                        // the read that would return EAGAIN saves a syscall per
-                        // request.
-                        if n < want {
-                            conn.readable = false;
-                        }
-                        session.commit_read(n);
-                        budget -= n;
-                        conn.last_progress = self.now;
-                        conn.served = true;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => conn.readable = false,
-                    Err(_) => {
-                        close = true;
-                        break;
-                    }
-                }
-                progressed = true;
-            }
-            if !progressed || offload {
-                break;
-            }
-        }
-        if close {
-            // Linger only when the client may still be sending: after its EOF
-            // there is nothing left to drain.
-            let graceful = !peer_closed
-                && (conn.readable || session.buffered_input() > 0 || !session.h1.is_idle());
-            if graceful && session.out.is_empty() {
-                self.start_linger(key);
-            } else {
-                self.close(key);
-            }
-            return;
-        }
-        if offload {
-            self.offload(key);
-        }
-        self.settle(key);
     }
 
-    /// After a turn: lend the session back if idle, and move the timer.
+    fn drive(&mut self, key: usize) {
+        self.turn(key, false);
+    }
+
+    /// After a turn: move the timer if the deadline came closer.
     fn settle(&mut self, key: usize) {
-        let config = &self.shared.config;
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        if conn.session.as_ref().is_some_and(|s| s.is_idle()) {
-            conn.stream_waker = None;
-            if self.pool.len() < SESSION_POOL {
-                self.pool.push(conn.session.take().expect("checked"));
-            } else {
-                conn.session = None;
-            }
-        }
-        let deadline = match conn
-            .session
-            .as_ref()
-            .and_then(|s| s.deadline(config, conn.last_progress))
-        {
-            Some((t, _)) => t,
-            None if conn.session.as_ref().is_some_and(|s| !s.is_idle()) => {
-                conn.last_progress + config.shutdown_grace.max(config.write_timeout) * 4
-            }
-            None if conn.served => conn.last_progress + config.keep_alive_timeout,
-            None => conn.last_progress + config.header_timeout,
-        };
+        let (deadline, _) = conn.connection.deadline(&self.service.config);
         conn.deadline = deadline;
         if deadline < conn.filed {
             // Earlier than the wheel will look: file a new entry; the old one is
@@ -490,6 +397,8 @@ impl EventLoop {
             }
             if conn.deadline <= now {
                 expired.push(key);
+                // Filed again by the turn's settle if the connection lives on.
+                conn.filed = now + Duration::from_secs(365 * 24 * 3600);
                 None
             } else {
                 conn.filed = conn.deadline;
@@ -497,96 +406,7 @@ impl EventLoop {
             }
         });
         for key in expired {
-            self.on_timeout(key);
-        }
-    }
-
-    fn on_timeout(&mut self, key: usize) {
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        if conn.lingering.is_some() {
-            self.close(key);
-            return;
-        }
-        let expiry = conn
-            .session
-            .as_ref()
-            .and_then(|s| s.deadline(&self.shared.config, conn.last_progress))
-            .map(|(_, e)| e);
-        match (expiry, conn.session.as_mut()) {
-            (Some(Expiry::Header | Expiry::Body), Some(session)) => {
-                let env = Env::new(&self.shared, self.date.get(), true, conn.peer);
-                session.timed_out(&env);
-                conn.writable = true;
-                // Give the 408 one chance to go out, then linger or close.
-                self.drive(key);
-                if let Some(c) = self.conns.get_mut(key) {
-                    if c.lingering.is_none() {
-                        self.close(key);
-                    }
-                }
-            }
-            _ => self.close(key),
-        }
-    }
-
-    fn offload(&mut self, key: usize) {
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        let session = conn.session.as_mut().expect("offload needs a session");
-        let request: Request = session.take_request();
-        let (id, handler, inbox, waker) = (
-            conn.id,
-            self.shared.handler.clone(),
-            self.inbox.clone(),
-            self.waker.clone(),
-        );
-        let job = move || {
-            let mut request = request;
-            let response = call_handler(&*handler, &mut request);
-            lock(&inbox).done.push((key, id, response));
-            let _ = waker.wake();
-        };
-        // Started on first use when the handler did not say up front that it
-        // may block (a plan can mark a single request blocking).
-        let config = &self.shared.config;
-        let workers = self.workers.get_or_insert_with(|| {
-            WorkerPool::new(
-                "osprey-blocking",
-                config.blocking_threads,
-                config.blocking_queue,
-            )
-        });
-        if workers.try_run(job).is_err() {
-            // Overloaded: shed this request rather than queue without bound.
-            let env = Env::new(&self.shared, self.date.get(), true, conn.peer);
-            session.respond(
-                Some(Response::status_text(Status::SERVICE_UNAVAILABLE)),
-                &env,
-            );
-            self.drive(key);
-        }
-    }
-
-    fn handle_inbox(&mut self) {
-        let Inbox { woken, done } = std::mem::take(&mut *lock(&self.inbox));
-        for (key, id, response) in done {
-            let Some(conn) = self.conns.get_mut(key).filter(|c| c.id == id) else {
-                continue;
-            };
-            if let Some(session) = conn.session.as_mut() {
-                let env = Env::new(&self.shared, self.date.get(), true, conn.peer);
-                session.respond(response, &env);
-                conn.writable = true;
-                self.drive(key);
-            }
-        }
-        for (key, id) in woken {
-            if self.conns.get(key).is_some_and(|c| c.id == id) {
-                self.drive(key);
-            }
+            self.turn(key, true);
         }
     }
 
@@ -596,7 +416,7 @@ impl EventLoop {
         if self.draining.is_some() {
             return;
         }
-        self.draining = Some(self.now + self.shared.config.shutdown_grace);
+        self.draining = Some(self.now + self.service.config.shutdown_grace);
         // Stop accepting: close the listeners so new connections are refused
         // (or go to another loop's listener still open in a rolling restart).
         for mut l in self.listeners.drain(..) {
@@ -604,51 +424,13 @@ impl EventLoop {
         }
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
-            let conn = &mut self.conns[key];
-            match conn.session.as_mut() {
+            if self.conns[key].connection.drain() {
                 // Idle keep-alive connections close now.
-                None => self.close(key),
-                Some(s) => {
-                    s.drain();
-                    self.drive(key);
-                }
+                self.close(key);
+            } else {
+                self.drive(key);
             }
         }
-    }
-
-    fn start_linger(&mut self, key: usize) {
-        let conn = &mut self.conns[key];
-        if conn.stream.shutdown(std::net::Shutdown::Write).is_err() {
-            self.close(key);
-            return;
-        }
-        let until = self.now + self.shared.config.linger_timeout;
-        conn.lingering = Some((until, 0));
-        conn.timer_gen = conn.timer_gen.wrapping_add(1);
-        conn.deadline = until;
-        conn.filed = conn.deadline;
-        self.wheel.insert(key, conn.timer_gen, conn.deadline);
-        self.linger(key);
-    }
-
-    fn linger(&mut self, key: usize) {
-        let conn = &mut self.conns[key];
-        let mut sink = [0u8; 4096];
-        loop {
-            match read_some(&mut conn.stream, &mut sink) {
-                Ok(0) => break,
-                Ok(n) => {
-                    let (until, seen) = conn.lingering.expect("lingering");
-                    if seen + n > self.shared.config.linger_bytes {
-                        break;
-                    }
-                    conn.lingering = Some((until, seen + n));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(_) => break,
-            }
-        }
-        self.close(key);
     }
 
     fn close(&mut self, key: usize) {
@@ -656,14 +438,10 @@ impl EventLoop {
             return;
         };
         let _ = self.poll.registry().deregister(&mut conn.stream);
-        if let Some(mut session) = conn.session.take() {
-            if self.pool.len() < SESSION_POOL && !matches!(session.phase, Phase::Handler) {
-                // Resetting drops any response stream now, so its producer
-                // learns the client is gone.
-                session.reset(&self.shared.config);
-                self.pool.push(session);
-            }
-        }
+        // Dropping a response stream or a pending reply tells its producer
+        // the client is gone.
+        conn.connection
+            .release(&mut self.pools, &self.service.config);
         self.resume_accepting();
     }
 }

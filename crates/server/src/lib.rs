@@ -27,10 +27,13 @@
 #![warn(missing_docs)]
 
 mod blocking;
+mod buffers;
 pub mod config;
+mod conn;
 mod event_loop;
-mod io;
-mod session;
+mod machine;
+mod service;
+mod transport;
 
 use std::fmt;
 use std::net::{SocketAddr, TcpListener};
@@ -41,6 +44,7 @@ pub use config::Config;
 use osprey_rt::net::{self, ListenOptions};
 pub use osprey_rt::signals::Shutdown;
 use osprey_web::Handler;
+use service::Service;
 
 /// A concurrency model. All run the same connection engine and handlers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -96,15 +100,6 @@ impl FromStr for Model {
                 format!("unknown model `{s}` (expected iterative, fork, threads, epoll or reactor)")
             })
     }
-}
-
-/// What every connection of a server shares, read-only.
-pub(crate) struct Shared {
-    pub handler: Arc<dyn Handler>,
-    /// `handler.is_blocking()`, asked once: whether any request may need the
-    /// worker pool (a router walks its routes to answer).
-    pub may_block: bool,
-    pub config: Config,
 }
 
 /// Configures a [`Server`].
@@ -204,11 +199,7 @@ impl ServerBuilder {
             per_loop,
             local_addrs,
             model: self.model,
-            shared: Arc::new(Shared {
-                may_block: handler.is_blocking(),
-                handler,
-                config: self.config,
-            }),
+            service: Arc::new(Service::new(handler, self.config)),
             shutdown: self.shutdown,
             on_thread_start: self.on_thread_start,
         })
@@ -220,7 +211,7 @@ pub struct Server {
     per_loop: Vec<Vec<TcpListener>>,
     local_addrs: Vec<SocketAddr>,
     model: Model,
-    shared: Arc<Shared>,
+    service: Arc<Service>,
     shutdown: Option<Shutdown>,
     on_thread_start: Option<Arc<dyn Fn() + Send + Sync>>,
 }
@@ -257,18 +248,18 @@ impl Server {
             Some(s) => s,
             None => Shutdown::install()?,
         };
-        let shared = self.shared;
+        let service = self.service;
         let mut per_loop = self.per_loop;
         match self.model {
-            Model::Iterative => blocking::run_iterative(per_loop.remove(0), shared, shutdown),
-            Model::Threads => blocking::run_threads(per_loop.remove(0), shared, shutdown),
-            Model::Fork => blocking::run_fork(per_loop.remove(0), shared, shutdown),
+            Model::Iterative => blocking::run_iterative(per_loop.remove(0), service, shutdown),
+            Model::Threads => blocking::run_threads(per_loop.remove(0), service, shutdown),
+            Model::Fork => blocking::run_fork(per_loop.remove(0), service, shutdown),
             Model::Epoll | Model::Reactor => {
                 let mut threads = Vec::new();
                 let loops = per_loop.len();
                 for (i, listeners) in per_loop.into_iter().enumerate() {
                     let event_loop =
-                        event_loop::EventLoop::new(listeners, shared.clone(), &shutdown, loops)?;
+                        event_loop::EventLoop::new(listeners, service.clone(), &shutdown, loops)?;
                     let start = self.on_thread_start.clone();
                     threads.push(
                         std::thread::Builder::new()

@@ -1,0 +1,766 @@
+//! A connection, and the one driver every concurrency model runs.
+//!
+//! A [`Connection`] is a transport (the byte pipe) plus a protocol machine,
+//! with the buffers between them and the connection's clocks. [`Connection::turn`]
+//! moves it as far as it can go without waiting: read through the transport
+//! into the input buffer, let the machine consume it and fill the output,
+//! write the output through the transport, and repeat until nothing moves.
+//! It then says what it waits for ([`Turn`]); *how* it waits is the model's
+//! business: the event loops register interest with epoll, the blocking
+//! models block in a read (with a short timeout), in `poll(2)` for room to
+//! write, or park until a waker fires. [`Connection::deadline`] is the whole
+//! timeout policy, in one place, and [`Connection::expire`] applies it.
+//!
+//! The connection does no I/O of its own: the model passes an [`Io`] (a
+//! socket, or an in-memory pipe in the tests below), so this file is tested
+//! byte for byte with a clock the test controls.
+//!
+//! Things a real network does, and how they are met here:
+//! - a FIN can come in the same readiness event as data: when the event said
+//!   the peer closed, reading continues until it returns 0 instead of
+//!   stopping at a short read (an edge-triggered loop gets no second event);
+//! - a half-closed peer still reads: after its FIN, what it asked for is
+//!   answered, then the connection closes;
+//! - a slow reader is not a dead one: the write timeout counts time without
+//!   progress, and before dropping a client the driver tries to write once
+//!   more ([`Connection::expire`]);
+//! - our last response must not be destroyed by a reset: when the client may
+//!   still be sending, the connection shuts its sending side and reads and
+//!   discards for a while before closing (lingering close).
+
+use std::net::SocketAddr;
+use std::task::Waker;
+use std::time::Instant;
+
+use crate::buffers::{give_buffers, take_buffers, Buffers};
+use crate::config::Config;
+use crate::machine::h1::H1;
+use crate::machine::{AnyMachine, Cx, Expiry, Machine, Next, Offload, Pools};
+use crate::service::Service;
+use crate::transport::{AnyTransport, Flushed, Io, Transport};
+
+/// What the model tells the connection about its socket.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Readiness {
+    /// A read may return something (edge seen, or a blocking socket).
+    pub readable: bool,
+    /// A write may take something.
+    pub writable: bool,
+    /// The peer closed or the socket failed: read until 0 or an error.
+    pub closed: bool,
+}
+
+impl Readiness {
+    /// A blocking socket: always worth trying (the read waits).
+    pub const BLOCKING: Readiness = Readiness {
+        readable: true,
+        writable: true,
+        closed: false,
+    };
+}
+
+/// Where a turn left the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Turn {
+    /// Waiting for input (`read`), for room to write (`write`), or — with
+    /// neither — for a waker.
+    Wait { read: bool, write: bool },
+    /// Stopped at its read budget with input maybe left: run it again soon.
+    Requeue,
+    /// Finished: close the socket.
+    Closed,
+}
+
+/// What a deadline stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Deadline {
+    /// The machine's own (a head or a body too slow): 408, then close.
+    Machine(Expiry),
+    /// The client took none of our output for the write timeout: drop it.
+    Write,
+    /// Nothing under way: the keep-alive (or first-request) wait ran out.
+    Idle,
+    /// A reply or a stream made no progress for far longer than any timeout.
+    Stalled,
+    /// The lingering close is over.
+    Linger,
+}
+
+/// What the model passes to every turn.
+pub(crate) struct Env<'a> {
+    pub service: &'a Service,
+    pub date: &'a [u8],
+    pub now: Instant,
+    /// Where blocking handlers run; `None` runs them in place.
+    pub offload: Option<&'a mut dyn Offload>,
+    pub pools: &'a mut Pools,
+    /// Makes this connection's waker (called once, on first need).
+    pub make_waker: &'a dyn Fn() -> Waker,
+}
+
+impl<'e> Env<'e> {
+    /// The machine's context for one connection, borrowing this environment.
+    fn cx<'c>(&'c mut self, peer: SocketAddr, waker: &'c mut Option<Waker>) -> Cx<'c> {
+        let offload: Option<&'c mut dyn Offload> = match &mut self.offload {
+            Some(o) => Some(&mut **o),
+            None => None,
+        };
+        Cx::new(
+            self.service,
+            self.date,
+            self.now,
+            peer,
+            offload,
+            self.pools,
+            waker,
+            self.make_waker,
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Linger {
+    until: Instant,
+    discarded: usize,
+}
+
+/// One connection: transport, machine, buffers and clocks.
+pub(crate) struct Connection {
+    transport: AnyTransport,
+    machine: AnyMachine,
+    /// Lent from the pool while the connection is active.
+    bufs: Option<Box<Buffers>>,
+    peer: SocketAddr,
+    waker: Option<Waker>,
+    /// The peer ended its side (a read returned 0).
+    input_ended: bool,
+    /// Input arrived at least once: later waits use the keep-alive timeout.
+    served: bool,
+    last_progress: Instant,
+    lingering: Option<Linger>,
+}
+
+impl Connection {
+    /// A new HTTP/1.1 connection over `transport`, accepted at `now`.
+    pub fn new(transport: AnyTransport, peer: SocketAddr, now: Instant) -> Connection {
+        Connection {
+            transport,
+            machine: AnyMachine::H1(H1::default()),
+            bufs: None,
+            peer,
+            waker: None,
+            input_ended: false,
+            served: false,
+            last_progress: now,
+            lingering: None,
+        }
+    }
+
+    /// Moves the connection as far as it can go without waiting.
+    pub fn turn(&mut self, io: &mut dyn Io, env: &mut Env<'_>, ready: &mut Readiness) -> Turn {
+        // The waker slot is lent to the machine's context for the turn.
+        let mut waker = self.waker.take();
+        let turn = self.turn_with(io, env, ready, &mut waker);
+        self.waker = waker;
+        turn
+    }
+
+    fn turn_with(
+        &mut self,
+        io: &mut dyn Io,
+        env: &mut Env<'_>,
+        ready: &mut Readiness,
+        waker: &mut Option<Waker>,
+    ) -> Turn {
+        if self.lingering.is_some() {
+            return self.linger(io, env.service.config.linger_bytes, ready);
+        }
+        let service: &Service = env.service;
+        let config = &service.config;
+        let now = env.now;
+        if self.bufs.is_none() {
+            // Idle: nothing to do until the peer sends something.
+            if !ready.readable {
+                return Turn::Wait {
+                    read: true,
+                    write: false,
+                };
+            }
+            self.bufs = Some(take_buffers(&mut env.pools.buffers, config));
+        }
+        let bufs = self.bufs.as_deref_mut().expect("buffers taken above");
+        let mut cx = env.cx(self.peer, waker);
+        let mut budget = config.read_per_turn;
+        let mut next;
+        loop {
+            let mut progressed = false;
+            next = self.machine.process(&mut cx, bufs);
+            if let Some(successor) = self.machine.handoff() {
+                self.machine.release(cx.pools);
+                self.machine = successor;
+                continue;
+            }
+            if (!bufs.out.is_empty() || self.transport.has_pending_output()) && ready.writable {
+                match self.transport.write(io, &mut bufs.out) {
+                    Ok((done, n)) => {
+                        if n > 0 {
+                            self.last_progress = now;
+                            progressed = true;
+                        }
+                        if done == Flushed::Blocked {
+                            ready.writable = false;
+                        }
+                    }
+                    Err(_) => return self.close_now(cx.pools, config),
+                }
+            }
+            if self.machine.finished() && bufs.out.is_empty() {
+                // Linger only when the client may still be sending: after its
+                // FIN there is nothing left to drain.
+                let graceful = !self.input_ended
+                    && (ready.readable || !bufs.input.is_empty() || !self.machine.is_idle());
+                return if graceful {
+                    self.start_linger(io, now, config, ready)
+                } else {
+                    self.close_now(cx.pools, config)
+                };
+            }
+            if next == Next::Read && ready.readable && !self.input_ended {
+                if budget == 0 {
+                    return Turn::Requeue;
+                }
+                let space = bufs.read_space(config);
+                let want = space.len().min(budget);
+                match self.transport.read(io, &mut space[..want]) {
+                    Ok(0) => {
+                        self.input_ended = true;
+                        ready.readable = false;
+                        self.machine.input_ended(&mut cx, bufs);
+                        if bufs.out.is_empty() && self.machine.is_idle() {
+                            // Nothing asked, nothing to say: the client is gone.
+                            return self.close_now(cx.pools, config);
+                        }
+                    }
+                    Ok(n) => {
+                        // A short read emptied the socket; with edge-triggered
+                        // readiness anything arriving later raises a new edge,
+                        // so skip the read that would return EAGAIN — unless
+                        // the peer closed, which raises no further edge.
+                        if n < want && !ready.closed {
+                            ready.readable = false;
+                        }
+                        bufs.input.commit(n);
+                        budget -= n;
+                        self.last_progress = now;
+                        self.served = true;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => ready.readable = false,
+                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => ready.readable = false,
+                    Err(_) => return self.close_now(cx.pools, config),
+                }
+                progressed = true;
+            }
+            if !progressed {
+                break;
+            }
+        }
+        let write = !bufs.out.is_empty() || self.transport.has_pending_output();
+        let read = next == Next::Read && !self.input_ended;
+        if !write && bufs.input.is_empty() && self.machine.is_idle() {
+            // Between messages: lend everything back.
+            self.machine.release(cx.pools);
+            give_buffers(
+                &mut cx.pools.buffers,
+                self.bufs.take().expect("present"),
+                config,
+            );
+        }
+        Turn::Wait { read, write }
+    }
+
+    /// The next deadline and what it stands for: the server's whole timeout
+    /// policy.
+    pub fn deadline(&self, config: &Config) -> (Instant, Deadline) {
+        if let Some(linger) = self.lingering {
+            return (linger.until, Deadline::Linger);
+        }
+        let bufs = self.bufs.as_deref();
+        if bufs.is_some_and(|b| !b.out.is_empty()) || self.transport.has_pending_output() {
+            return (self.last_progress + config.write_timeout, Deadline::Write);
+        }
+        if let Some((t, e)) = self.machine.deadline(config, bufs) {
+            return (t, Deadline::Machine(e));
+        }
+        if self.machine.is_waiting() || !self.machine.is_idle() {
+            // A reply or a stream the client waits for: no peer timeout
+            // applies, only a backstop against a producer that never ends.
+            let backstop = config.shutdown_grace.max(config.write_timeout) * 4;
+            return (self.last_progress + backstop, Deadline::Stalled);
+        }
+        let idle = if self.served {
+            config.keep_alive_timeout
+        } else {
+            config.header_timeout
+        };
+        (self.last_progress + idle, Deadline::Idle)
+    }
+
+    /// Applies the deadline if it has passed (at `env.now`); a deadline that
+    /// moved later in the meantime is left alone.
+    pub fn expire(&mut self, io: &mut dyn Io, env: &mut Env<'_>, ready: &mut Readiness) -> Turn {
+        let service: &Service = env.service;
+        let config = &service.config;
+        let (when, what) = self.deadline(config);
+        if when > env.now {
+            return self.turn(io, env, ready);
+        }
+        match what {
+            Deadline::Write => {
+                // No progress seen — but the kernel may not have said so (an
+                // edge comes only when half the send buffer drained). Try once
+                // more before giving up on a client that may be reading slowly.
+                ready.writable = true;
+                let before = self.last_progress;
+                let turn = self.turn(io, env, ready);
+                if self.last_progress > before || turn == Turn::Closed {
+                    turn
+                } else {
+                    self.close_now(env.pools, config)
+                }
+            }
+            Deadline::Machine(expiry) => {
+                if let Some(bufs) = self.bufs.as_deref_mut() {
+                    let mut cx = env.cx(self.peer, &mut self.waker);
+                    self.machine.timed_out(&mut cx, bufs, expiry);
+                }
+                // One chance for the 408 to go out, then linger or close.
+                ready.writable = true;
+                match self.turn(io, env, ready) {
+                    Turn::Wait { .. } | Turn::Requeue if self.lingering.is_none() => {
+                        self.close_now(env.pools, config)
+                    }
+                    turn => turn,
+                }
+            }
+            Deadline::Idle | Deadline::Stalled | Deadline::Linger => {
+                self.close_now(env.pools, config)
+            }
+        }
+    }
+
+    /// Graceful shutdown: finish what is under way, read nothing new. Returns
+    /// true when the connection is idle and can simply be closed.
+    pub fn drain(&mut self) -> bool {
+        self.machine.drain();
+        self.bufs.is_none() && self.machine.is_idle()
+    }
+
+    /// Gives everything lent back (the model is closing the socket).
+    pub fn release(&mut self, pools: &mut Pools, config: &Config) {
+        self.machine.release(pools);
+        if let Some(bufs) = self.bufs.take() {
+            give_buffers(&mut pools.buffers, bufs, config);
+        }
+    }
+
+    fn close_now(&mut self, pools: &mut Pools, config: &Config) -> Turn {
+        self.release(pools, config);
+        Turn::Closed
+    }
+
+    /// Closes our sending side and starts reading and discarding what the
+    /// client still sends, so our last response is not lost to a reset.
+    fn start_linger(
+        &mut self,
+        io: &mut dyn Io,
+        now: Instant,
+        config: &Config,
+        ready: &mut Readiness,
+    ) -> Turn {
+        if self.transport.close_write(io).is_err() {
+            return Turn::Closed;
+        }
+        self.lingering = Some(Linger {
+            until: now + config.linger_timeout,
+            discarded: 0,
+        });
+        self.linger(io, config.linger_bytes, ready)
+    }
+
+    fn linger(&mut self, io: &mut dyn Io, limit: usize, ready: &mut Readiness) -> Turn {
+        let mut sink = [0u8; 4096];
+        while ready.readable {
+            match io.read(&mut sink) {
+                Ok(0) => return Turn::Closed,
+                Ok(n) => {
+                    let linger = self.lingering.as_mut().expect("lingering");
+                    linger.discarded += n;
+                    if linger.discarded > limit {
+                        return Turn::Closed;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    ready.readable = false;
+                }
+                Err(_) => return Turn::Closed,
+            }
+        }
+        Turn::Wait {
+            read: true,
+            write: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The driver without sockets: an in-memory pipe as the socket, a clock
+    //! the test moves, bytes compared exactly.
+
+    use std::collections::VecDeque;
+    use std::fs::File;
+    use std::io::{self, IoSlice};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use osprey_web::{Body, FileBody, Request, Response};
+
+    use super::*;
+
+    /// The peer's end of an in-memory connection.
+    #[derive(Default)]
+    struct Pipe {
+        /// Bytes the peer sent that the server has not read.
+        incoming: VecDeque<u8>,
+        /// The peer ended its side once `incoming` is drained.
+        fin: bool,
+        /// What the server wrote.
+        written: Vec<u8>,
+        /// How much the "send buffer" takes before `WouldBlock`.
+        room: usize,
+        /// The server shut its sending side.
+        shut: bool,
+    }
+
+    impl Pipe {
+        fn new() -> Pipe {
+            Pipe {
+                room: usize::MAX,
+                ..Pipe::default()
+            }
+        }
+        fn send(&mut self, bytes: &[u8]) {
+            self.incoming.extend(bytes);
+        }
+        fn take(&mut self) -> String {
+            String::from_utf8_lossy(&std::mem::take(&mut self.written)).into_owned()
+        }
+    }
+
+    /// Like a socket of a transport without `sendfile`: it refuses, and the
+    /// plain transport copies file bytes instead.
+    impl Io for Pipe {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.incoming.is_empty() {
+                return if self.fin {
+                    Ok(0)
+                } else {
+                    Err(io::ErrorKind::WouldBlock.into())
+                };
+            }
+            let n = buf.len().min(self.incoming.len());
+            for (b, x) in buf.iter_mut().zip(self.incoming.drain(..n)) {
+                *b = x;
+            }
+            Ok(n)
+        }
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>], _more: bool) -> io::Result<usize> {
+            assert!(!self.shut, "write after shutdown");
+            if self.room == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let mut n = 0;
+            for b in bufs {
+                let take = b.len().min(self.room - n);
+                self.written.extend_from_slice(&b[..take]);
+                n += take;
+                if n == self.room {
+                    break;
+                }
+            }
+            if self.room != usize::MAX {
+                self.room -= n;
+            }
+            Ok(n)
+        }
+        fn sendfile(&mut self, _: &File, _: u64, _: u64) -> io::Result<usize> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+        fn shutdown_write(&mut self) -> io::Result<()> {
+            self.shut = true;
+            Ok(())
+        }
+    }
+
+    /// A server's worth of state for driving one connection by hand.
+    struct Harness {
+        service: Service,
+        pools: Pools,
+        now: Instant,
+        conn: Connection,
+        pipe: Pipe,
+    }
+
+    fn handler(req: &mut Request) -> Response {
+        match req.path() {
+            "/file" => {
+                let path = std::env::temp_dir().join(format!("osprey-conn-{}", std::process::id()));
+                std::fs::write(&path, vec![b'f'; 200_000]).unwrap();
+                let file = File::open(&path).unwrap();
+                std::fs::remove_file(&path).unwrap();
+                Response::new(osprey_web::Status::OK).body(Body::File(FileBody {
+                    file: Arc::new(file),
+                    offset: 10,
+                    len: 150_000,
+                }))
+            }
+            "/big" => Response::text("x".repeat(100_000)),
+            _ => Response::text(format!("hi {}", req.path())),
+        }
+    }
+
+    impl Harness {
+        fn new() -> Harness {
+            let config = Config {
+                server_name: None,
+                ..Config::default()
+            };
+            let now = Instant::now();
+            Harness {
+                service: Service::new(Arc::new(handler), config),
+                pools: Pools::default(),
+                now,
+                conn: Connection::new(
+                    AnyTransport::Plain(crate::transport::Plain::copying()),
+                    "127.0.0.1:9".parse().unwrap(),
+                    now,
+                ),
+                pipe: Pipe::new(),
+            }
+        }
+
+        fn env(&mut self) -> (Env<'_>, &mut Connection, &mut Pipe) {
+            static MAKE: fn() -> Waker = || Waker::noop().clone();
+            (
+                Env {
+                    service: &self.service,
+                    date: b"Thu, 01 Jan 2026 00:00:00 GMT",
+                    now: self.now,
+                    offload: None,
+                    pools: &mut self.pools,
+                    make_waker: &MAKE,
+                },
+                &mut self.conn,
+                &mut self.pipe,
+            )
+        }
+
+        fn turn(&mut self, ready: Readiness) -> Turn {
+            let mut ready = ready;
+            let (mut env, conn, pipe) = self.env();
+            conn.turn(pipe, &mut env, &mut ready)
+        }
+
+        fn expire(&mut self) -> Turn {
+            let mut ready = Readiness::default();
+            let (mut env, conn, pipe) = self.env();
+            conn.expire(pipe, &mut env, &mut ready)
+        }
+
+        fn advance(&mut self, d: Duration) {
+            self.now += d;
+        }
+    }
+
+    const READY: Readiness = Readiness {
+        readable: true,
+        writable: true,
+        closed: false,
+    };
+
+    fn ok(body: &str) -> String {
+        format!(
+            "HTTP/1.1 200 OK\r\nDate: Thu, 01 Jan 2026 00:00:00 GMT\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    #[test]
+    fn answers_keep_alive_requests_and_lends_buffers_back_between_them() {
+        let mut h = Harness::new();
+        h.pipe.send(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+        let turn = h.turn(READY);
+        assert_eq!(
+            turn,
+            Turn::Wait {
+                read: true,
+                write: false
+            }
+        );
+        assert_eq!(h.pipe.take(), ok("hi /a"));
+        assert!(
+            h.conn.bufs.is_none(),
+            "idle between requests: no buffers held"
+        );
+        assert_eq!(h.conn.deadline(&h.service.config).1, Deadline::Idle);
+
+        // Two pipelined requests in one read, answered in one write.
+        h.pipe
+            .send(b"GET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n");
+        h.turn(READY);
+        assert_eq!(h.pipe.take(), ok("hi /b") + &ok("hi /c"));
+    }
+
+    #[test]
+    fn one_byte_at_a_time() {
+        let mut h = Harness::new();
+        for &b in b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n" {
+            h.pipe.send(&[b]);
+            h.turn(READY);
+        }
+        assert_eq!(h.pipe.take(), ok("hi /slow"));
+    }
+
+    #[test]
+    fn a_partial_head_then_fin_closes_at_once() {
+        let mut h = Harness::new();
+        h.pipe.send(b"GET /index.ht");
+        h.pipe.fin = true;
+        // One event carried both the bytes and the FIN: a short read must not
+        // end the reading.
+        let turn = h.turn(Readiness {
+            closed: true,
+            ..READY
+        });
+        assert_eq!(turn, Turn::Closed);
+        assert_eq!(
+            h.pipe.take(),
+            "",
+            "nothing to answer for an incomplete head"
+        );
+    }
+
+    #[test]
+    fn a_request_then_fin_is_answered_then_closed() {
+        let mut h = Harness::new();
+        h.pipe.send(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n");
+        h.pipe.fin = true;
+        let turn = h.turn(Readiness {
+            closed: true,
+            ..READY
+        });
+        assert_eq!(h.pipe.take(), ok("hi /x"));
+        assert_eq!(turn, Turn::Closed, "the half-closed peer got its answer");
+    }
+
+    #[test]
+    fn a_slow_head_gets_408_at_the_header_timeout() {
+        let mut h = Harness::new();
+        h.pipe.send(b"GET / HTTP/1.1\r\nHo");
+        h.turn(READY);
+        let (at, what) = h.conn.deadline(&h.service.config);
+        assert_eq!(what, Deadline::Machine(Expiry::Header));
+        assert_eq!(at, h.now + h.service.config.header_timeout);
+        // Before the deadline, expiring does nothing.
+        h.advance(h.service.config.header_timeout - Duration::from_millis(1));
+        assert!(matches!(h.expire(), Turn::Wait { .. }));
+        assert_eq!(h.pipe.take(), "");
+        h.advance(Duration::from_millis(1));
+        let turn = h.expire();
+        let written = h.pipe.take();
+        assert!(
+            written.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+            "{written}"
+        );
+        assert!(h.pipe.shut, "our side is shut after the 408");
+        // Lingering: what the client still sends is read and discarded until
+        // it closes.
+        assert!(matches!(turn, Turn::Wait { read: true, .. }));
+        h.pipe.send(b"st: x\r\n\r\n");
+        h.pipe.fin = true;
+        assert_eq!(h.turn(READY), Turn::Closed);
+    }
+
+    #[test]
+    fn keep_alive_timeout_closes_quietly() {
+        let mut h = Harness::new();
+        h.pipe.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        h.turn(READY);
+        h.pipe.take();
+        h.advance(h.service.config.keep_alive_timeout);
+        assert_eq!(h.expire(), Turn::Closed);
+        assert_eq!(h.pipe.take(), "");
+    }
+
+    #[test]
+    fn a_slow_reader_is_kept_while_it_makes_progress_and_dropped_when_it_stops() {
+        let mut h = Harness::new();
+        h.pipe.room = 1000;
+        h.pipe.send(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(matches!(h.turn(READY), Turn::Wait { write: true, .. }));
+        let timeout = h.service.config.write_timeout;
+        let mut received = h.pipe.take().len();
+        // The reader takes 1000 bytes per write timeout, with no writable
+        // edge ever reported: at each deadline the driver tries once more.
+        for _ in 0..5 {
+            h.advance(timeout);
+            assert_eq!(h.conn.deadline(&h.service.config).1, Deadline::Write);
+            h.pipe.room = 1000;
+            assert!(matches!(h.expire(), Turn::Wait { write: true, .. }));
+            received += h.pipe.take().len();
+        }
+        assert_eq!(received, 6000);
+        // Now it stops reading entirely: dropped at the next deadline.
+        h.advance(timeout);
+        assert_eq!(h.expire(), Turn::Closed);
+    }
+
+    #[test]
+    fn file_bodies_are_copied_in_chunks_when_the_transport_cannot_sendfile() {
+        let mut h = Harness::new();
+        h.pipe.room = 70_000;
+        h.pipe.send(b"GET /file HTTP/1.1\r\nHost: x\r\n\r\n");
+        h.turn(READY);
+        let mut got = std::mem::take(&mut h.pipe.written);
+        while got.len() < 150_000 {
+            h.pipe.room = 70_000;
+            h.turn(Readiness {
+                writable: true,
+                ..Readiness::default()
+            });
+            got.extend(std::mem::take(&mut h.pipe.written));
+        }
+        let head_end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let head = String::from_utf8_lossy(&got[..head_end]);
+        assert!(head.contains("Content-Length: 150000\r\n"), "{head}");
+        assert_eq!(got.len() - head_end, 150_000);
+        assert!(got[head_end..].iter().all(|&b| b == b'f'));
+    }
+
+    #[test]
+    fn a_client_gone_mid_request_is_closed_without_reply() {
+        let mut h = Harness::new();
+        h.pipe
+            .send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
+        h.turn(READY);
+        h.pipe.fin = true;
+        let turn = h.turn(READY);
+        // The head was complete: the truncated request gets its 400.
+        assert!(h.pipe.take().starts_with("HTTP/1.1 400 Bad Request\r\n"));
+        assert_eq!(turn, Turn::Closed);
+    }
+}

@@ -1,0 +1,209 @@
+//! Transports: a connection's byte pipe between the socket and its protocol
+//! machine.
+//!
+//! The driver never writes a response to a socket itself: it hands the output
+//! queue to the connection's [`Transport`], which moves bytes through an
+//! [`Io`] (the socket from `osprey-rt`, or an in-memory pipe in tests). Plain TCP passes bytes
+//! through untouched; TLS (next) will hold ciphertext on both sides of rustls's
+//! sans-IO API. Whether file segments leave through `sendfile` is a property
+//! of the transport: one that cannot (TLS, or a test pipe) reads them in
+//! bounded chunks ([`FILE_CHUNK`]) with `pread`, under the same backpressure
+//! as any other output, because a chunk is read only when the socket has taken
+//! the previous one.
+//!
+//! Plugging in a transport: implement [`Transport`] and add a variant to
+//! [`AnyTransport`]; the driver and the machines do not change.
+
+use std::fs::File;
+use std::io::{self, IoSlice};
+use std::sync::Arc;
+
+use osprey_h1::{OutQueue, Pending};
+pub(crate) use osprey_rt::io::Io;
+
+/// iovecs per write: enough for 16 pipelined responses with separate bodies.
+const MAX_IOVECS: usize = 64;
+
+/// Largest piece of a file read into memory at once by a transport that
+/// cannot use `sendfile`.
+pub(crate) const FILE_CHUNK: usize = 64 * 1024;
+
+/// The output queue every machine writes into: bytes and file ranges.
+pub(crate) type Out = OutQueue<Arc<File>>;
+
+/// How a write attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flushed {
+    /// Everything queued was written.
+    All,
+    /// The socket took what it could: wait until it is writable.
+    Blocked,
+}
+
+/// What a connection's byte pipe does.
+pub(crate) trait Transport {
+    /// Reads received bytes, decrypted if the transport encrypts, into `buf`.
+    /// `Ok(0)` means the peer ended its side; `WouldBlock` that nothing (or no
+    /// plaintext yet) is there.
+    fn read(&mut self, io: &mut dyn Io, buf: &mut [u8]) -> io::Result<usize>;
+
+    /// Writes as much of `out` as the socket takes. Returns how it ended and
+    /// how many bytes of `out` went out (progress, for the write timeout).
+    fn write(&mut self, io: &mut dyn Io, out: &mut Out) -> io::Result<(Flushed, u64)>;
+
+    /// Whether the transport holds bytes of its own still to be written
+    /// (encrypted records, handshake messages).
+    fn has_pending_output(&self) -> bool {
+        false
+    }
+
+    /// Ends our output cleanly (TLS: close_notify first), then the socket's
+    /// sending side.
+    fn close_write(&mut self, io: &mut dyn Io) -> io::Result<()> {
+        io.shutdown_write()
+    }
+}
+
+/// Plain TCP: bytes pass through; files go out with `sendfile` unless the
+/// socket cannot, in which case they are read in chunks.
+#[derive(Debug, Default)]
+pub(crate) struct Plain {
+    /// Bytes of a file segment read but not yet written (only without
+    /// `sendfile`).
+    chunk: Vec<u8>,
+    /// Whether `sendfile` was refused once; then every file is copied.
+    no_sendfile: bool,
+}
+
+impl Plain {
+    /// A plain transport that copies file segments instead of using
+    /// `sendfile` (for tests of the copying path).
+    #[cfg(test)]
+    pub(crate) fn copying() -> Plain {
+        Plain {
+            chunk: Vec::new(),
+            no_sendfile: true,
+        }
+    }
+}
+
+impl Transport for Plain {
+    fn read(&mut self, io: &mut dyn Io, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match io.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
+    }
+
+    fn write(&mut self, io: &mut dyn Io, out: &mut Out) -> io::Result<(Flushed, u64)> {
+        let mut written = 0u64;
+        loop {
+            let result = match out.front() {
+                None => return Ok((Flushed::All, written)),
+                Some(Pending::File { file, offset, len }) if !self.no_sendfile => {
+                    match io.sendfile(file, offset, len) {
+                        Ok(0) => return Err(file_too_short()),
+                        Err(e) if e.kind() == io::ErrorKind::Unsupported => {
+                            self.no_sendfile = true;
+                            continue;
+                        }
+                        other => other,
+                    }
+                }
+                Some(Pending::File { file, offset, len }) => {
+                    // Read one chunk (kept until the socket takes all of it:
+                    // the file could change under us, so never re-read).
+                    if self.chunk.is_empty() {
+                        let want = len.min(FILE_CHUNK as u64) as usize;
+                        self.chunk.resize(want, 0);
+                        let n = osprey_rt::sendfile::read_at(file, &mut self.chunk, offset)?;
+                        if n == 0 {
+                            self.chunk.clear();
+                            return Err(file_too_short());
+                        }
+                        self.chunk.truncate(n);
+                    }
+                    match io.write_vectored(&[IoSlice::new(&self.chunk)], false) {
+                        Ok(n) => {
+                            self.chunk.drain(..n);
+                            Ok(n)
+                        }
+                        other => other,
+                    }
+                }
+                Some(Pending::Bytes(_)) => {
+                    let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                    let n = out.io_slices(&mut slices);
+                    // A head before a sendfile body: one segment, not two.
+                    let more = !self.no_sendfile && out.file_follows(n);
+                    io.write_vectored(&slices[..n], more)
+                }
+            };
+            match result {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    out.advance(n as u64);
+                    written += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if e.kind() == io::ErrorKind::WouldBlock
+                        || e.kind() == io::ErrorKind::TimedOut =>
+                {
+                    return Ok((Flushed::Blocked, written))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+fn file_too_short() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "file shorter than the response announced",
+    )
+}
+
+/// Every transport a connection can have (TLS joins here).
+#[derive(Debug)]
+pub(crate) enum AnyTransport {
+    /// Plain TCP.
+    Plain(Plain),
+}
+
+impl Default for AnyTransport {
+    fn default() -> AnyTransport {
+        AnyTransport::Plain(Plain::default())
+    }
+}
+
+impl Transport for AnyTransport {
+    #[inline]
+    fn read(&mut self, io: &mut dyn Io, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            AnyTransport::Plain(t) => t.read(io, buf),
+        }
+    }
+
+    #[inline]
+    fn write(&mut self, io: &mut dyn Io, out: &mut Out) -> io::Result<(Flushed, u64)> {
+        match self {
+            AnyTransport::Plain(t) => t.write(io, out),
+        }
+    }
+
+    fn has_pending_output(&self) -> bool {
+        match self {
+            AnyTransport::Plain(t) => t.has_pending_output(),
+        }
+    }
+
+    fn close_write(&mut self, io: &mut dyn Io) -> io::Result<()> {
+        match self {
+            AnyTransport::Plain(t) => t.close_write(io),
+        }
+    }
+}
