@@ -33,7 +33,8 @@ pub use osprey_web::{
     blocking, body_limit, middleware, mime, percent, Blocking, Body, BodyLimit, BodySender,
     BodySource, Chain, Cookie, Error, Extensions, FileBody, Handler, HeaderMap, HeaderName,
     HeaderValue, Html, IntoResponse, Json, Method, Middleware, Next, OwnedNext, Part, Plan,
-    Request, Response, RouteError, Router, SameSite, SendError, Status, TrailingSlash, Version,
+    Request, Response, RouteError, Router, SameSite, SendError, Status, TrailingSlash, Upgraded,
+    Version,
 };
 pub use osprey_web::{static_files, CacheConfig, StaticFiles, SymlinkPolicy};
 

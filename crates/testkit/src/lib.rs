@@ -280,6 +280,57 @@ impl RawClient {
         }
     }
 
+    /// Reads a response head only (its body, or the bytes of a protocol
+    /// switched to, stay buffered for [`RawClient::read_until`]).
+    pub fn read_head(&mut self) -> io::Result<RawResponse> {
+        let mut parser = ResponseParser::new(Limits::default());
+        let ctx = RequestContext {
+            head: false,
+            connect: false,
+        };
+        let head_len = loop {
+            match parser.parse(&self.buf, ctx) {
+                Ok(Parsed::Complete(n)) => break n,
+                Ok(Parsed::Partial) => {
+                    if self.fill()? == 0 {
+                        return Err(io::ErrorKind::UnexpectedEof.into());
+                    }
+                }
+                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+            }
+        };
+        let h = parser.head();
+        let response = RawResponse {
+            status: h.status.as_u16(),
+            headers: h
+                .headers(&self.buf)
+                .map(|(n, v)| {
+                    (
+                        String::from_utf8_lossy(n).to_ascii_lowercase(),
+                        String::from_utf8_lossy(v).into_owned(),
+                    )
+                })
+                .collect(),
+            body: Vec::new(),
+        };
+        self.buf.drain(..head_len);
+        Ok(response)
+    }
+
+    /// Reads until the received bytes contain `needle`, and returns them up
+    /// to and including it (the rest stays buffered). `UnexpectedEof` if the
+    /// server closes first.
+    pub fn read_until(&mut self, needle: &[u8]) -> io::Result<Vec<u8>> {
+        loop {
+            if let Some(at) = self.buf.windows(needle.len()).position(|w| w == needle) {
+                return Ok(self.buf.drain(..at + needle.len()).collect());
+            }
+            if self.fill()? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+    }
+
     /// Reads one response to a non-HEAD request.
     pub fn read_response(&mut self) -> io::Result<RawResponse> {
         self.read_response_to(false)

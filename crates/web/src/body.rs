@@ -81,6 +81,9 @@ pub enum Body {
     Parts(Vec<Part>),
     /// A stream of unknown or hinted length.
     Stream(Box<dyn BodySource>),
+    /// After a `101` head, the protocol that takes the connection over (see
+    /// [`Response::upgrade`](crate::Response::upgrade)).
+    Upgrade(Box<dyn crate::Upgraded>),
 }
 
 impl fmt::Debug for Body {
@@ -91,6 +94,7 @@ impl fmt::Debug for Body {
             Body::File(fb) => write!(f, "Body::File({} bytes at {})", fb.len, fb.offset),
             Body::Parts(p) => write!(f, "Body::Parts({} parts)", p.len()),
             Body::Stream(_) => f.write_str("Body::Stream"),
+            Body::Upgrade(_) => f.write_str("Body::Upgrade"),
         }
     }
 }
@@ -157,6 +161,7 @@ impl Body {
             Body::File(f) => Some(f.len),
             Body::Parts(p) => Some(p.iter().map(Part::len).sum()),
             Body::Stream(s) => s.len_hint(),
+            Body::Upgrade(_) => None,
         }
     }
 }

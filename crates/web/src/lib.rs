@@ -23,6 +23,7 @@ mod request;
 mod response;
 mod router;
 pub mod static_files;
+mod upgrade;
 
 pub use body::{Body, BodySender, BodySource, FileBody, Part, SendError};
 pub use cookie::{Cookie, SameSite};
@@ -33,5 +34,6 @@ pub use request::{Extensions, Request};
 pub use response::Response;
 pub use router::{RouteError, Router, TrailingSlash};
 pub use static_files::{CacheConfig, StaticFiles, SymlinkPolicy};
+pub use upgrade::Upgraded;
 
 pub use osprey_proto::{HeaderMap, HeaderName, HeaderValue, Method, Status, Version};

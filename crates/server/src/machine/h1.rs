@@ -21,6 +21,7 @@ use osprey_h1::{BodyFraming, BodyLength, EncodeConfig, Event, ProtoError, Server
 use osprey_proto::{HeaderMap, Status};
 use osprey_web::{Body, BodySource, Part, Plan, Request, Response};
 
+use super::raw::Raw;
 use super::{AnyMachine, Cx, Expiry, Machine, Next, Pools};
 use crate::buffers::Buffers;
 use crate::config::Config;
@@ -39,6 +40,8 @@ enum Phase {
     Handler(ReplySlot),
     /// Pulling a response stream.
     Streaming(Box<dyn BodySource>),
+    /// A `101` went out: this machine hands the connection to the next one.
+    Switched(Option<AnyMachine>),
     /// Flush what is queued, then close.
     Closing,
 }
@@ -54,6 +57,8 @@ pub(crate) struct State {
     body_started: Option<Instant>,
     /// What the handler declared about the current request at its head.
     plan: Plan,
+    /// The current request asked to switch protocols (RFC 9110 §7.8).
+    upgrade_requested: bool,
 }
 
 impl State {
@@ -65,6 +70,7 @@ impl State {
             request_started: None,
             body_started: None,
             plan: Plan::default(),
+            upgrade_requested: false,
         }
     }
 
@@ -129,6 +135,7 @@ impl Machine for H1 {
                     Pull::Pending => return Next::Wait,
                     Pull::Full => return Next::Write,
                 },
+                Phase::Switched(_) => return Next::Read,
                 Phase::Closing => return Next::Close,
             }
             if bufs.out.len() as usize >= config.output_high_water
@@ -175,6 +182,7 @@ impl Machine for H1 {
                     }
                     let body = head.body;
                     let expect_continue = head.expect_continue;
+                    st.upgrade_requested = head.upgrade.is_some();
                     // The plan matters for a body (its limit) or for a handler
                     // that may have to leave the event loop; a bodiless GET to
                     // a router that never blocks skips the second route walk.
@@ -313,7 +321,10 @@ impl Machine for H1 {
     }
 
     fn handoff(&mut self) -> Option<AnyMachine> {
-        None
+        match &mut self.state.as_deref_mut()?.phase {
+            Phase::Switched(next) => next.take(),
+            _ => None,
+        }
     }
 
     fn release(&mut self, pools: &mut Pools) {
@@ -419,6 +430,9 @@ fn respond(st: &mut State, response: Option<Response>, cx: &Cx<'_>, out: &mut Ou
         st.phase = Phase::Closing;
         return;
     };
+    if response.status == Status::SWITCHING_PROTOCOLS {
+        return switch(st, response, cx, out);
+    }
     let length = match response.body.len_hint() {
         Some(0) => BodyLength::Empty,
         Some(n) => BodyLength::Known(n),
@@ -457,6 +471,8 @@ fn respond(st: &mut State, response: Option<Response>, cx: &Cx<'_>, out: &mut Ou
             st.phase = Phase::Streaming(s);
             return;
         }
+        // A protocol without its 101: nothing to switch to.
+        Body::Upgrade(_) => Ok(()),
     };
     if written
         .and_then(|()| st.conn.finish_body(out, &HeaderMap::new()))
@@ -464,6 +480,29 @@ fn respond(st: &mut State, response: Option<Response>, cx: &Cx<'_>, out: &mut Ou
         || st.conn.should_close()
     {
         st.phase = Phase::Closing;
+    }
+}
+
+/// Writes a `101` and hands the connection to the protocol in its body —
+/// only when the request asked to upgrade (RFC 9110 §15.2.2: a server never
+/// switches to a protocol the client did not offer). Anything else is the
+/// handler's mistake: 500.
+fn switch(st: &mut State, response: Response, cx: &Cx<'_>, out: &mut Out) {
+    let Body::Upgrade(protocol) = response.body else {
+        return respond(st, None, cx, out);
+    };
+    if !st.upgrade_requested {
+        return respond(st, None, cx, out);
+    }
+    match st.conn.write_head(
+        out,
+        response.status,
+        &response.headers,
+        BodyLength::Empty,
+        &encode_config(cx),
+    ) {
+        Ok(_) => st.phase = Phase::Switched(Some(AnyMachine::Raw(Raw::new(protocol)))),
+        Err(e) => fail(st, e, cx, out),
     }
 }
 

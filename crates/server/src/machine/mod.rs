@@ -15,6 +15,7 @@
 //! [`AnyMachine`].
 
 pub(crate) mod h1;
+pub(crate) mod raw;
 
 use std::net::SocketAddr;
 use std::task::Waker;
@@ -162,12 +163,15 @@ pub(crate) trait Machine {
 pub(crate) enum AnyMachine {
     /// HTTP/1.1.
     H1(h1::H1),
+    /// A byte protocol a handler switched to with `101`.
+    Raw(raw::Raw),
 }
 
 macro_rules! each {
     ($self:ident, $m:ident => $e:expr) => {
         match $self {
             AnyMachine::H1($m) => $e,
+            AnyMachine::Raw($m) => $e,
         }
     };
 }

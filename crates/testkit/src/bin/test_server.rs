@@ -10,6 +10,8 @@
 //! - `GET /stream?bytes=N&chunk=K` → N bytes pulled from an iterator
 //! - `GET /produce?bytes=N&chunk=K` → N bytes sent from a producer thread
 //! - `GET /file?bytes=N` → the first N bytes of a temp file (sendfile)
+//! - `GET /upgrade` with `Upgrade: echo` → 101, then a line-echo protocol:
+//!   every line `L` comes back as `echo: L`; the line `bye` ends it
 //!
 //! Streamed and file bodies are the repeating pattern `i % 251` so a client can
 //! check every byte.
@@ -21,7 +23,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clap::Parser;
-use osprey::{Body, Config, FileBody, Handler, Method, Model, Request, Response, Server, Status};
+use osprey::{
+    Body, Config, FileBody, Handler, Method, Model, Request, Response, Server, Status, Upgraded,
+};
 use sha2::{Digest, Sha256};
 
 #[derive(Parser)]
@@ -74,6 +78,35 @@ fn param(req: &Request, name: &str) -> Option<u64> {
         .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
 }
 
+/// The protocol behind `/upgrade`: each complete line comes back prefixed.
+#[derive(Default)]
+struct LineEcho {
+    line: Vec<u8>,
+}
+
+impl Upgraded for LineEcho {
+    fn on_data(&mut self, input: &[u8], out: &mut Vec<u8>) -> bool {
+        for &b in input {
+            if b != b'\n' {
+                self.line.push(b);
+                continue;
+            }
+            if self.line == b"bye" {
+                out.extend_from_slice(b"bye\n");
+                return false;
+            }
+            out.extend_from_slice(b"echo: ");
+            out.append(&mut self.line);
+            out.push(b'\n');
+        }
+        true
+    }
+
+    fn on_eof(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"eof\n");
+    }
+}
+
 struct TestHandler {
     file: Arc<std::fs::File>,
     blocking: bool,
@@ -95,6 +128,10 @@ impl Handler for TestHandler {
                 Response::text("slow done")
             }
             (_, "/panic") => panic!("test handler panics on purpose"),
+            (_, "/upgrade") if req.header("upgrade") == Some("echo") => {
+                Response::upgrade("echo", LineEcho::default())
+            }
+            (_, "/upgrade-unasked") => Response::upgrade("echo", LineEcho::default()),
             (_, "/big") => {
                 let n = param(req, "bytes").unwrap_or(1 << 20);
                 Response::new(Status::OK).body(Body::Bytes(pattern_bytes(0, n)))

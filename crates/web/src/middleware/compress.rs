@@ -280,6 +280,10 @@ impl Compress {
         };
         let input = match std::mem::take(&mut resp.body) {
             Body::Empty => return resp,
+            upgrade @ Body::Upgrade(_) => {
+                resp.body = upgrade;
+                return resp;
+            }
             Body::Bytes(bytes) if bytes.len() as u64 <= self.in_memory_max => {
                 match compress_all(coding, &self.levels, &bytes) {
                     // Data labelled compressible that does not shrink (already
