@@ -425,17 +425,21 @@ def nginx_bin():
     return shutil.which("nginx") or "/usr/sbin/nginx"
 
 
-def build(what):
+# What build(what) runs, and where its binary lands under a target dir.
+BUILDS = {
+    "hello": (["cargo", "build", "--release", "--example", "hello"], ("release", "examples", "hello")),
+    "osprey": (["cargo", "build", "--release", "-p", "osprey"], ("release", "osprey")),
+    "testkit": (["cargo", "build", "--release", "-p", "osprey-testkit"], ("release", "osprey-test-server")),
+}
+
+
+def build(what, cwd=REPO, env=None):
     """what: 'hello', 'osprey' (the binary) or 'testkit'. cargo is a no-op
-    when up to date."""
-    if what == "hello":
-        argv = ["cargo", "build", "--release", "--example", "hello"]
-    elif what == "osprey":
-        argv = ["cargo", "build", "--release", "-p", "osprey"]
-    else:
-        argv = ["cargo", "build", "--release", "-p", "osprey-testkit"]
-    log("$ " + " ".join(argv))
-    subprocess.run(argv, cwd=REPO, check=True)
+    when up to date. `cwd`/`env`: another checkout and its environment
+    (prepare_baseline)."""
+    argv = BUILDS[what][0]
+    log("$ " + " ".join(argv) + ("" if cwd == REPO else f"    (in {cwd})"))
+    subprocess.run(argv, cwd=cwd, check=True, env=env)
 
 
 def _cmd_out(argv):
@@ -471,6 +475,7 @@ def _machine_facts():
             if line.startswith("MemTotal:"):
                 mem = f"{int(line.split()[1]) // 1024} MiB"
     commit = _cmd_out(["git", "rev-parse", "--short", "HEAD"])
+    subject = _cmd_out(["git", "log", "-1", "--format=%s", "HEAD"])
     dirty = _cmd_out(["git", "status", "--porcelain", "--untracked-files=no"])
     return {
         "nproc": os.cpu_count(),
@@ -478,6 +483,7 @@ def _machine_facts():
         "mem": mem,
         "kernel": os.uname().release,
         "osprey": commit + (" (+ uncommitted changes)" if dirty and dirty != "?" else ""),
+        "subject": subject,
         "rustc": _cmd_out(["rustc", "--version"]),
         "python": sys.version.split()[0],
         "started": utc_now().strftime("%Y-%m-%d %H:%M UTC"),
@@ -831,8 +837,9 @@ class WrkBench:
     """State shared by the wrk benchmark drivers: raw-output directory,
     results, anomalies, notes, and the pause-while-busy budget."""
 
-    def __init__(self, name, args, suffix=None):
+    def __init__(self, name, args, suffix=None, baseline=None):
         self.args = args
+        self.baseline = baseline  # prepare_baseline()'s dict with --baseline, else None
         self.tmp = tmpdir(f"osprey-bench-{name}-")
         self.date = utc_date()
         if suffix is None:
@@ -862,6 +869,259 @@ class WrkBench:
             log(f"  (pausing: {busy[0][0]:.0f}% `{busy[0][2][:60]}`)")
             time.sleep(3)
         self.paused += time.time() - t0
+
+
+# --------------------------------------------------------------------------
+# --baseline REV: the same binary built from another commit, measured as
+# extra targets named `<target>@old` in the same interleaved rounds.
+# --------------------------------------------------------------------------
+
+OLD = "@old"
+# Within this factor of the old binary counts as "no regression" (the
+# connection-engine redesign's acceptance bound: req/s and CPU/req within 3%).
+VS_OLD_TOLERANCE = 0.03
+# Files besides Cargo.toml's [profile.*] sections that shape a release
+# build; prepare_baseline() notes any that differ between the two trees.
+_BUILD_FILES = [".cargo/config.toml", ".cargo/config", "rust-toolchain", "rust-toolchain.toml"]
+
+
+def split_target(target):
+    """'reactor@old' -> ('reactor', True); 'reactor' -> ('reactor', False)."""
+    if target.endswith(OLD):
+        return target[: -len(OLD)], True
+    return target, False
+
+
+def add_baseline_arg(ap):
+    ap.add_argument("--baseline", metavar="REV",
+                    help="also measure the binary built from git revision REV (in a detached worktree "
+                         "under /tmp, its own target dir, same cargo command) as targets named "
+                         "TARGET@old, in the same rounds; adds a `vs old` column")
+
+
+def finish_baseline_targets(ap, a, osprey_targets):
+    """After finish_run_args: `X@old` targets need --baseline and an Osprey
+    target X (one of `osprey_targets`); with --baseline and no `@old` target
+    named, adds `X@old` right after every selected Osprey target X."""
+    for t in a.targets:
+        base, old = split_target(t)
+        if old and not a.baseline:
+            ap.error(f"target {t} needs --baseline REV")
+    if not a.baseline:
+        return a
+    if not any(t in osprey_targets for t in a.targets):
+        ap.error("--baseline needs at least one Osprey target (" + ", ".join(osprey_targets) + ")")
+    if not any(split_target(t)[1] for t in a.targets):
+        a.targets = [x for t in a.targets for x in ([t, t + OLD] if t in osprey_targets else [t])]
+    return a
+
+
+def round_order(targets, rnd):
+    """The order to measure `targets` in round `rnd`: as given, except that
+    in even rounds each `X` / `X@old` pair trades places, so neither binary
+    always runs first. Without `@old` targets: as given."""
+    order = list(targets)
+    if rnd % 2 == 0:
+        for i, t in enumerate(targets):
+            if not split_target(t)[1] and t + OLD in targets:
+                j = targets.index(t + OLD)
+                order[i], order[j] = order[j], order[i]
+    return order
+
+
+def _git(args, cwd=REPO):
+    r = subprocess.run(["git"] + args, cwd=cwd, capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        raise SystemExit(f"git {' '.join(args)} (in {cwd}) failed: {(r.stderr or r.stdout).strip()}")
+    return r.stdout.strip()
+
+
+def _registered_worktrees():
+    """Real paths of the worktrees registered in this repository."""
+    out = _git(["worktree", "list", "--porcelain"])
+    return {os.path.realpath(line[len("worktree "):]) for line in out.splitlines()
+            if line.startswith("worktree ")}
+
+
+def _profile_sections(text):
+    """The [profile.*] sections of a Cargo.toml, as text (None if no file)."""
+    if text is None:
+        return None
+    keep, out = False, []
+    for line in text.splitlines():
+        if line.strip().startswith("["):
+            keep = line.strip().startswith("[profile.")
+        if keep and line.strip():
+            out.append(line.strip())
+    return "\n".join(out)
+
+
+def _file_at(commit, path):
+    r = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=REPO, capture_output=True, text=True)
+    return r.stdout if r.returncode == 0 else None
+
+
+def _file_now(path):
+    try:
+        with open(os.path.join(REPO, path)) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def baseline_path(full_hash):
+    return os.path.join(tempfile.gettempdir(), f"osprey-baseline-{full_hash[:12]}")
+
+
+def prepare_baseline(rev, what, build_it=True):
+    """Resolves git revision `rev`, checks it out in a detached worktree
+    /tmp/osprey-baseline-<12-hex hash> (created with `git worktree add
+    --detach`, or reused if it is already there at that commit and clean)
+    and builds `what` there with the same cargo command as build(what),
+    into the worktree's own target dir. The worktree stays registered for
+    the next run (`git worktree remove --force PATH` removes it). With
+    build_it False (--no-build) the worktree and binary must exist.
+    Returns a dict: rev, hash, short, subject, path, binary, build, notes."""
+    if rev.startswith("-"):
+        raise SystemExit(f"--baseline {rev}: not a revision")
+    r = subprocess.run(["git", "rev-parse", "--verify", "--quiet", rev + "^{commit}"],
+                       cwd=REPO, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"--baseline {rev}: not a commit in {REPO}")
+    full = r.stdout.strip()
+    subject = _git(["log", "-1", "--format=%s", full])
+    path = baseline_path(full)
+    registered = _registered_worktrees()
+    if os.path.exists(path):
+        if os.path.realpath(path) not in registered:
+            raise SystemExit(f"{path} exists but is not a worktree of {REPO}: remove it and run again")
+        head = _git(["rev-parse", "HEAD"], cwd=path)
+        if head != full:
+            raise SystemExit(f"baseline worktree {path} is at {head[:12]}, not {full[:12]}: "
+                             f"`git worktree remove --force {path}` and run again")
+        if _git(["status", "--porcelain", "--untracked-files=no"], cwd=path):
+            raise SystemExit(f"baseline worktree {path} has local changes: "
+                             f"`git worktree remove --force {path}` and run again")
+        log(f"baseline {rev} = {full[:12]}: reusing worktree {path}")
+    elif not build_it:
+        raise SystemExit(f"--no-build: baseline worktree {path} does not exist (run once without --no-build)")
+    else:
+        # --force only when the path is still registered but its directory
+        # was deleted (e.g. /tmp cleaned): git refuses that path otherwise.
+        argv = ["worktree", "add", "--detach"] + (["--force"] if os.path.realpath(path) in registered else []) \
+            + [path, full]
+        log("$ git " + " ".join(argv))
+        _git(argv)
+    target_dir = os.path.join(path, "target")
+    if build_it:
+        build(what, cwd=path, env=dict(os.environ, CARGO_TARGET_DIR=target_dir))
+    binary = os.path.join(target_dir, *BUILDS[what][1])
+    if not os.access(binary, os.X_OK):
+        raise SystemExit(f"baseline binary {binary} missing" + (" (--no-build)" if not build_it else ""))
+    notes = []
+    if _profile_sections(_file_at(full, "Cargo.toml")) != _profile_sections(_file_now("Cargo.toml")):
+        notes.append("Cargo.toml's `[profile.*]` sections differ between the two trees: each binary was "
+                     "built with its own tree's profile")
+    for f in _BUILD_FILES:
+        if _file_at(full, f) != _file_now(f):
+            notes.append(f"`{f}` differs between the two trees")
+    for n in notes:
+        log(f"baseline: note: {n}")
+    log(f"baseline worktree {path} is kept for the next run (`git worktree remove --force {path}` removes it)")
+    return dict(rev=rev, hash=full, short=full[:12], subject=subject, path=path, binary=binary,
+                build=" ".join(BUILDS[what][0]), notes=notes)
+
+
+def _short_subject(s, limit=120):
+    return s if len(s) <= limit else s[: limit - 1].rstrip() + "…"
+
+
+def baseline_md(b):
+    """Header lines naming both commits (for facts_md's extra lines)."""
+    f = machine_facts()
+    return [
+        f"- New binary (rows without `@old`): commit {f['osprey']} “{_short_subject(f['subject'])}”",
+        f"- Old binary (`@old` rows, `--baseline {b['rev']}`): commit {b['short']} "
+        f"“{_short_subject(b['subject'])}”, built with the same `{b['build']}` in a detached worktree "
+        f"`{b['path']}` (its own `target/`)",
+    ] + [f"- Baseline note: {n}" for n in b["notes"]]
+
+
+def vs_old(results, key_fields):
+    """Compares every new-binary group of measurements (grouped by
+    `key_fields`, which includes "target") with its `@old` twin. Returns
+    {key of the new group: dict(rps, cpu: ratio new ÷ old of the medians over
+    rounds; rps_lo/rps_hi, cpu_lo/cpu_hi: min–max of the per-round ratios,
+    new ÷ old measured in the same round; rounds; ok: within
+    VS_OLD_TOLERANCE)}. A ratio is None when either side has no number."""
+    ti = key_fields.index("target")
+    groups = {}
+    for r in results:
+        if "rps" in r:
+            groups.setdefault(tuple(r[k] for k in key_fields), {})[r["round"]] = r
+    out = {}
+    for key, new in groups.items():
+        target, old_side = split_target(key[ti])
+        if old_side:
+            continue
+        old = groups.get(key[:ti] + (target + OLD,) + key[ti + 1:])
+        if not old:
+            continue
+        both = sorted(set(new) & set(old))
+        row = dict(rounds=len(both))
+        for f, name in (("rps", "rps"), ("cpu_us_per_req", "cpu")):
+            a = median([r[f] for r in new.values()])
+            b = median([r[f] for r in old.values()])
+            row[name] = a / b if a and b else None
+            per = [new[i][f] / old[i][f] for i in both if new[i][f] and old[i][f]]
+            row[name + "_lo"] = min(per, default=None)
+            row[name + "_hi"] = max(per, default=None)
+        row["ok"] = (row["rps"] is not None and row["cpu"] is not None
+                     and row["rps"] >= 1 - VS_OLD_TOLERANCE and row["cpu"] <= 1 + VS_OLD_TOLERANCE)
+        out[key] = row
+    return out
+
+
+def fmt_vs_old(cmp, key, target):
+    """The `vs old` cell of the row for `key` (target `target`)."""
+    if split_target(target)[1]:
+        return "*old (baseline)*"
+    v = cmp.get(key)
+    if v is None:
+        return ""
+
+    def one(name):
+        x = v[name]
+        if x is None:
+            return "—"
+        rng = f" ({v[name + '_lo']:.3f}–{v[name + '_hi']:.3f})" if v["rounds"] > 1 and v[name + "_lo"] else ""
+        return f"{x:.3f}{rng}"
+    return f"req/s {one('rps')}, CPU/req {one('cpu')} {'✓' if v['ok'] else '✗'}"
+
+
+VS_OLD_COLUMN_TEXT = (
+    "**vs old** (with `--baseline`): on each new-binary row, its req/s median ÷ the median of the same "
+    "target built from the baseline commit (`@old` row, same setup), then its CPU/req median ÷ the old "
+    "one's (lower is better); in parentheses the min–max over rounds of the per-round ratio (new ÷ old "
+    "measured in the same round); ✓ when req/s ≥ {lo:.2f}× and CPU/req ≤ {hi:.2f}× the old binary's "
+    "(medians), else ✗. `@old` rows are the old binary and say *old (baseline)* there."
+).format(lo=1 - VS_OLD_TOLERANCE, hi=1 + VS_OLD_TOLERANCE)
+
+
+def vs_old_summary(cmp, label):
+    """A paragraph: how many new-binary rows are within VS_OLD_TOLERANCE of
+    the old binary, naming those that are not (`label(key)` names a row)."""
+    if not cmp:
+        return ["**New vs old binary**: no new-binary row had an `@old` row to compare with.", ""]
+    bad = [(k, v) for k, v in cmp.items() if not v["ok"]]
+    text = (f"**New vs old binary**: {len(cmp) - len(bad)} of {len(cmp)} rows within "
+            f"{VS_OLD_TOLERANCE:.0%} (req/s ≥ {1 - VS_OLD_TOLERANCE:.2f}× and CPU/req ≤ "
+            f"{1 + VS_OLD_TOLERANCE:.2f}× the old binary's, medians over rounds)")
+    if bad:
+        text += "; outside: " + "; ".join(
+            f"{label(k)} (req/s {'—' if v['rps'] is None else format(v['rps'], '.3f')}, CPU/req "
+            f"{'—' if v['cpu'] is None else format(v['cpu'], '.3f')})" for k, v in bad)
+    return [text + ".", ""]
 
 
 # --------------------------------------------------------------------------

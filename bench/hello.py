@@ -13,8 +13,13 @@ process tree, reaped children included). The median over the rounds goes to
 bench/results/hello-<UTC date>.md with a chart hello-<date>.svg; every raw
 wrk output goes to bench/results/raw/hello-<date>/.
 
+With `--baseline REV` the same example is also built from git revision REV
+(in a detached worktree /tmp/osprey-baseline-<hash>, its own target dir) and
+measured as extra targets `<model>@old` in the same rounds; the tables get a
+`vs old` column (new ÷ old req/s and CPU per request).
+
 Usage: bench/hello.sh [--quick] [--duration S] [--rounds N] [--setups default,percore]
-                      [--targets nginx,reactor,...] [--no-wait-quiet]
+                      [--targets nginx,reactor,...,reactor@old] [--baseline REV] [--no-wait-quiet]
 Env:   BENCH_DURATION (s, default 10), BENCH_ROUNDS (default 3).
 """
 
@@ -28,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as c  # noqa: E402
 
 TARGETS = ["nginx", "reactor", "epoll", "threads", "fork", "iterative"]
+MODELS = TARGETS[1:]  # Osprey's; with --baseline each also as `<model>@old`
 SETUPS = {
     "default": dict(c.WRK_SETUPS["default"],
                     text="servers unpinned; Osprey `--workers 2` (only `reactor` uses it: "
@@ -131,20 +137,22 @@ def parse_args():
                     help="before each measurement, wait while other processes use >10%% of a CPU, "
                          "up to this many seconds in total over the run (default 900; 0 with --quick)")
     ap.add_argument("--no-build", action="store_true")
+    c.add_baseline_arg(ap)
     a = ap.parse_args()
     if a.pause_budget is None:
         a.pause_budget = 0 if a.quick else 900
-    return c.finish_run_args(ap, a, {"setups": SETUPS, "targets": TARGETS})
+    c.finish_run_args(ap, a, {"setups": SETUPS, "targets": TARGETS + [m + c.OLD for m in MODELS]})
+    return c.finish_baseline_targets(ap, a, MODELS)
 
 
 class Run(c.WrkBench):
-    def __init__(self, args):
-        super().__init__("hello", args)
+    def __init__(self, args, baseline=None):
+        super().__init__("hello", args, baseline=baseline)
 
     # ---------------------------------------------------------------- servers
 
-    def start_osprey(self, model, setup, tag):
-        argv = [c.HELLO, "--listen", "127.0.0.1:0", "--model", model,
+    def start_osprey(self, model, setup, tag, binary=c.HELLO):
+        argv = [binary, "--listen", "127.0.0.1:0", "--model", model,
                 "--workers", str(SETUPS[setup]["workers"])]
         p, port, err = c.start_listening(argv, self.tmp, tag, pin=SETUPS[setup]["server_pin"])
         return p, port, err, argv
@@ -177,12 +185,14 @@ class Run(c.WrkBench):
         s = SETUPS[setup]
         mode = "pipelined" if pipelined else "plain"
         tag = f"{setup}-{target}-{mode}-r{rnd}"
-        conns = CONNS_OVERRIDE.get(target, s["conns"])
+        model, old = c.split_target(target)
+        conns = CONNS_OVERRIDE.get(model, s["conns"])
         threads = min(s["wrk_threads"], conns)
         if target == "nginx":
             p, port, errfile, server_argv = self.start_nginx(setup, tag)
         else:
-            p, port, errfile, server_argv = self.start_osprey(target, setup, tag)
+            p, port, errfile, server_argv = self.start_osprey(
+                model, setup, tag, self.baseline["binary"] if old else c.HELLO)
         rec = dict(setup=setup, target=target, mode=mode, round=rnd, conns=conns, threads=threads)
         try:
             status, _, body = c.http_get(port)
@@ -262,7 +272,7 @@ class Run(c.WrkBench):
         for rnd in range(1, a.rounds + 1):
             c.log(f"round {rnd}/{a.rounds}")
             for setup in a.setups:
-                for target in a.targets:
+                for target in c.round_order(a.targets, rnd):
                     for pipelined in (False, True):
                         self.pause_while_busy()
                         self.measure(setup, target, pipelined, rnd)
@@ -275,13 +285,16 @@ class Run(c.WrkBench):
 def write_report(run, quiet_note):
     a = run.args
     summ = c.summarize(run.results, ("setup", "target", "mode"))
+    base_line = run.baseline is not None
+    cmp = c.vs_old(run.results, ("setup", "target", "mode")) if base_line else {}
     lines = [f"# Hello, World! throughput: Osprey models vs nginx ({run.date})", ""]
     wrk_v, ngx_v = c.tool_versions()
-    lines.append(c.facts_md([
+    lines.append(c.facts_md((c.baseline_md(run.baseline) if base_line else []) + [
         f"- Tools: {wrk_v}; {ngx_v}; Python {sys.version.split()[0]}",
         f"- Run: {run.started.strftime('%H:%M')}–{run.finished.strftime('%H:%M')} UTC; "
         f"{a.duration} s per measurement, {a.rounds} round(s), interleaved "
-        f"(each round: every setup × {', '.join(a.targets)} × plain/pipelined); "
+        f"(each round: every setup × {', '.join(a.targets)} × plain/pipelined"
+        f"{'; a model and its `@old` twin trade places in even rounds' if base_line else ''}); "
         f"a fresh server per measurement; medians over rounds",
         f"- Pipelined = wrk Lua `request()` returning {a.pipeline} requests per write "
         f"(`wrk.format` concatenated); req/s counts responses; its latency is per batch of "
@@ -303,18 +316,23 @@ def write_report(run, quiet_note):
         "/proc/stat minus ours; a noise indicator — near 0% on a quiet machine).",
         "",
     ]
+    if base_line:
+        lines += [c.VS_OLD_COLUMN_TEXT, ""]
+        lines += c.vs_old_summary(cmp, lambda k: f"{k[0]} {k[1]} {k[2]}")
     for setup in a.setups:
         lines += [f"## Setup `{setup}`", "", SETUPS[setup]["text"] + ".", ""]
-        lines.append("| Target | Mode | wrk | req/s | p50 | p99 | vs nginx | CPU/req | CPU vs nginx | cores srv / wrk | wrk errors | others |")
-        lines.append("|---|---|---|--:|--:|--:|--:|--:|--:|--:|---|--:|")
+        lines.append("| Target | Mode | wrk | req/s | p50 | p99 | vs nginx | CPU/req | CPU vs nginx | "
+                     + ("vs old | " if base_line else "") + "cores srv / wrk | wrk errors | others |")
+        lines.append("|---|---|---|--:|--:|--:|--:|--:|--:|" + ("---|" if base_line else "") + "--:|---|--:|")
         for mode in ("plain", "pipelined"):
             base = summ.get((setup, "nginx", mode))
             for target in a.targets:
                 m = summ.get((setup, target, mode))
                 if not m:
                     continue
+                vs_old = f" {c.fmt_vs_old(cmp, (setup, target, mode), target)} |" if base_line else ""
                 if m["rps"] is None:
-                    lines.append(f"| {target} | {mode} | | failed | | | | | | | | |")
+                    lines.append(f"| {target} | {mode} | | failed | | | | | |{vs_old} | | |")
                     continue
                 ratio = f"{m['rps'] / base['rps']:.2f}" if base and base["rps"] else "—"
                 cpu_ratio = f"{m['cpu'] / base['cpu']:.2f}" if base and base["cpu"] and m["cpu"] else "—"
@@ -323,7 +341,7 @@ def write_report(run, quiet_note):
                 lines.append(
                     f"| {target} | {mode_s} | -t{m['threads']} -c{m['conns']} | **{c.fmt_rps(m['rps'])}**{rng} | "
                     f"{c.fmt_us(m['p50'])} | {c.fmt_us(m['p99'])} | {ratio} | "
-                    f"{m['cpu']:.2f} µs | {cpu_ratio} | {m['server_cores']:.2f} / "
+                    f"{m['cpu']:.2f} µs | {cpu_ratio} |{vs_old} {m['server_cores']:.2f} / "
                     f"{'—' if m['wrk_cores'] is None else format(m['wrk_cores'], '.2f')} | "
                     f"{c.fmt_errors(m['errors'])} | {m['other']:.0f}% |")
         lines.append("")
@@ -358,7 +376,11 @@ def write_report(run, quiet_note):
                      "wrote to stderr, every server exited cleanly on SIGTERM "
                      "(wrk error counters are in the tables).")
     lines += ["", f"![req/s per target]({run.stem}.svg)", ""]
-    md_path = c.write_run(run, lines, dict(args=vars(a), results=run.results, anomalies=run.anomalies))
+    numbers = dict(args=vars(a), results=run.results, anomalies=run.anomalies)
+    if base_line:
+        numbers.update(baseline=run.baseline, vs_old=[dict(setup=k[0], target=k[1], mode=k[2], **v)
+                                                      for k, v in cmp.items()])
+    md_path = c.write_run(run, lines, numbers)
     svg_path = os.path.join(c.RESULTS, f"{run.stem}.svg")
     with open(svg_path, "w") as f:
         f.write(svg_chart(summ, a, run.date))
@@ -372,7 +394,7 @@ def svg_chart(summ, a, date):
         title = "not pipelined" if mode == "plain" else f"pipelined ({a.pipeline} requests per write)"
         groups = []
         for target in a.targets:
-            label = target + (" (-c1)" if target in CONNS_OVERRIDE else "")
+            label = target + (" (-c1)" if c.split_target(target)[0] in CONNS_OVERRIDE else "")
             groups.append((label, {setup: (summ.get((setup, target, mode)) or {}).get("rps")
                                    for setup in a.setups}))
         panels.append((title, groups))
@@ -387,11 +409,13 @@ def main():
     c.ensure_apt("nginx", "nginx-light")
     os.makedirs(c.RAW, exist_ok=True)
     c.raise_nofile(65536)
+    # The baseline's build can take minutes: before the quiet-machine wait.
+    baseline = c.prepare_baseline(a.baseline, "hello", not a.no_build) if a.baseline else None
     quiet_note = c.wait_quiet() if a.wait_quiet else "Quiet-machine check skipped (--quick / --no-wait-quiet)."
     if not a.no_build:
         c.build("hello")
     c.machine_facts()  # commit and date as of the build, before the run
-    run = Run(a)
+    run = Run(a, baseline)
     run.run()
     md, svg = write_report(run, quiet_note)
     c.log(f"wrote {os.path.relpath(md)} and {os.path.relpath(svg)}")

@@ -22,9 +22,14 @@ to each server during a short percore wrk run) and writes
 static-<date>-syscalls.md: strace slows the servers down a lot, so only the
 counts per response mean something there.
 
+With `--baseline REV` the `osprey` binary is also built from git revision
+REV (in a detached worktree /tmp/osprey-baseline-<hash>, its own target dir)
+and measured as the extra target `osprey@old` in the same rounds; the tables
+get a `vs old` column (new ÷ old req/s and CPU per request).
+
 Usage: bench/static.sh [--quick] [--duration S] [--rounds N] [--setups percore,default]
-                       [--targets nginx,nginx-nocache,osprey] [--files f604.html,...]
-                       [--no-wait-quiet] [--no-build] [--syscalls]
+                       [--targets nginx,nginx-nocache,osprey,osprey@old] [--files f604.html,...]
+                       [--baseline REV] [--no-wait-quiet] [--no-build] [--syscalls]
 Env:   BENCH_DURATION (s, default 10), BENCH_ROUNDS (default 3).
 """
 
@@ -45,6 +50,7 @@ TARGET_TEXT = {
     "nginx": "nginx, best static config (`open_file_cache` on)",
     "nginx-nocache": "nginx, same config without `open_file_cache` (nginx's default)",
     "osprey": "`osprey serve --quiet`, reactor model",
+    "osprey@old": "the same, `osprey` built from the baseline commit",
 }
 SETUPS = {
     "percore": dict(c.WRK_SETUPS["percore"],
@@ -62,7 +68,7 @@ FILES = [
     ("f1m.bin", 1024 * 1024, "application/octet-stream"),
 ]
 FILE_LABEL = {"f604.html": "604 B HTML", "f16k.css": "16 KiB CSS", "f1m.bin": "1 MiB binary"}
-COLOURS = {"nginx": "#59a14f", "nginx-nocache": "#9fd08f", "osprey": "#4e79a7"}
+COLOURS = {"nginx": "#59a14f", "nginx-nocache": "#9fd08f", "osprey": "#4e79a7", "osprey@old": "#a0cbe8"}
 # What the report checks Osprey against (req/s ratio to nginx's best config).
 GOALS = {("percore", "f604.html"): 1.3, ("percore", "f16k.css"): 1.15, ("percore", "f1m.bin"): 1.0,
          ("default", "f604.html"): 1.0, ("default", "f16k.css"): 1.0, ("default", "f1m.bin"): 1.0}
@@ -89,10 +95,12 @@ def parse_args():
                     help="count syscalls per response with strace instead (percore, 3 s per server × file)")
     ap.add_argument("--note", action="append", default=[],
                     help="a line added to the results header (e.g. why rounds were reduced)")
+    c.add_baseline_arg(ap)
     a = ap.parse_args()
     if a.pause_budget is None:
         a.pause_budget = 0 if a.quick or a.syscalls else 900
-    return c.finish_run_args(ap, a, {"setups": SETUPS, "targets": TARGETS, "files": FILE_LABEL})
+    c.finish_run_args(ap, a, {"setups": SETUPS, "targets": TARGETS + ["osprey" + c.OLD], "files": FILE_LABEL})
+    return c.finish_baseline_targets(ap, a, ["osprey"])
 
 
 # ------------------------------------------------------------------ content
@@ -145,8 +153,8 @@ def nginx_static_conf(prefix, port, workers, root, open_file_cache, listen_opts=
 
 
 class Run(c.WrkBench):
-    def __init__(self, args):
-        super().__init__("static", args, suffix="-syscalls" if args.syscalls else None)
+    def __init__(self, args, baseline=None):
+        super().__init__("static", args, suffix="-syscalls" if args.syscalls else None, baseline=baseline)
         self.root = os.path.join(self.tmp, "www")
         os.makedirs(self.root)
         # nginx's workers run as an unprivileged user: they must be able to
@@ -166,8 +174,9 @@ class Run(c.WrkBench):
     def start(self, setup, target, tag):
         """A fresh server; returns (process, port, stderr path, argv text)."""
         s = SETUPS[setup]
-        if target == "osprey":
-            argv = [c.OSPREY, "serve", self.root, "--listen", "127.0.0.1:0", "--model", "reactor",
+        if c.split_target(target)[0] == "osprey":
+            binary = self.baseline["binary"] if c.split_target(target)[1] else c.OSPREY
+            argv = [binary, "serve", self.root, "--listen", "127.0.0.1:0", "--model", "reactor",
                     "--workers", str(s["workers"]), "--quiet"]
             p, port, err = c.start_listening(argv, self.tmp, tag, pin=s["server_pin"])
             return p, port, err, " ".join(argv)
@@ -220,7 +229,7 @@ class Run(c.WrkBench):
             f"sanity response headers: {head}"], a.duration)
         if acct["timed_out"]:
             self.anomaly(f"{tag}: wrk did not finish in time; killed")
-        for problem in c.server_exit_problems(tag, p, errfile, nonzero_exit_ok=target != "osprey"):
+        for problem in c.server_exit_problems(tag, p, errfile, nonzero_exit_ok=target.startswith("nginx")):
             self.anomaly(problem)
         parsed, _ = c.parse_bench_lines(acct["text"])
         if "requests" not in parsed or "p50_us" not in parsed:
@@ -250,7 +259,7 @@ class Run(c.WrkBench):
             c.log(f"round {rnd}/{a.rounds}")
             for setup in a.setups:
                 for name in a.files:
-                    for target in a.targets:
+                    for target in c.round_order(a.targets, rnd):
                         self.pause_while_busy()
                         self.measure(setup, target, name, rnd)
         self.finished = c.utc_now()
@@ -286,7 +295,7 @@ def run_syscalls(run):
             run.sanity(tag, port, name)
             # nginx: trace the workers (the master only waits); osprey: the
             # process, -f attaches to all its threads.
-            pids = [q for q in c.descendants(p.pid) if q != p.pid] if target != "osprey" else [p.pid]
+            pids = [q for q in c.descendants(p.pid) if q != p.pid] if target.startswith("nginx") else [p.pid]
             strace_out = os.path.join(run.rawdir, f"{tag}.strace")
             st = c.spawn(["strace", "-c", "-f", "-o", strace_out] + sum((["-p", str(q)] for q in pids), []))
             time.sleep(1.0)
@@ -310,7 +319,8 @@ def run_syscalls(run):
             c.log(f"  {tag}: {n} responses, " + ", ".join(
                 f"{k} {v / n:.2f}" for k, v in sorted(calls.items(), key=lambda kv: -kv[1])[:6] if n))
     lines = [f"# Static files: system calls per response, Osprey vs nginx ({run.date})", "",
-             c.facts_md([f"- Tools: {'; '.join(c.tool_versions())}; {c._cmd_out(['strace', '-V']).splitlines()[0]}",
+             c.facts_md((c.baseline_md(run.baseline) if run.baseline else []) +
+                        [f"- Tools: {'; '.join(c.tool_versions())}; {c._cmd_out(['strace', '-V']).splitlines()[0]}",
                          "- Setup `percore` (server on CPU 0, one worker; `wrk -t1 -c64` on CPU 1), 3 s per "
                          "server × file under `strace -c -f` (attached to nginx's worker / all of Osprey's "
                          "threads after a sanity GET). strace makes every syscall slow, so throughput here "
@@ -348,13 +358,17 @@ def mbps(rps, size):
 def write_report(run, quiet_note):
     a = run.args
     summ = c.summarize(run.results, ("setup", "file", "target"))
+    base_line = run.baseline is not None
+    cmp = c.vs_old(run.results, ("setup", "file", "target")) if base_line else {}
     wrk_v, ngx_v = c.tool_versions()
     lines = [f"# Static files: `osprey serve` vs nginx ({run.date})", ""]
-    lines.append(c.facts_md([
+    lines.append(c.facts_md((c.baseline_md(run.baseline) if base_line else []) + [
         f"- Tools: {wrk_v}; {ngx_v} (Debian nginx-light); Python {sys.version.split()[0]}",
         f"- Run: {run.started.strftime('%H:%M')}–{run.finished.strftime('%H:%M')} UTC; "
         f"{a.duration} s per measurement, {a.rounds} round(s), interleaved (each round: every setup × "
-        f"file × {', '.join(a.targets)}); a fresh server per measurement, after a sanity GET of the file "
+        f"file × {', '.join(a.targets)}"
+        f"{'; `osprey` and `osprey@old` trade places in even rounds' if base_line else ''}); "
+        f"a fresh server per measurement, after a sanity GET of the file "
         f"(status 200, exact size and SHA-256); medians over rounds",
         f"- {quiet_note}" + c.noise_note(run.results) +
         (f" Before each measurement the driver waited while another process used >10% of a CPU: "
@@ -374,6 +388,7 @@ def write_report(run, quiet_note):
         "",
         "```",
         "osprey serve DIR --listen 127.0.0.1:0 --model reactor --workers N --quiet",
+    ] + ([f"{run.baseline['binary']} serve DIR ...   # osprey@old: the same arguments"] if base_line else []) + [
         "nginx -p PREFIX/ -c PREFIX/nginx.conf -e /dev/null -g 'daemon off;'",
         "wrk -tT -c64 -d" + f"{a.duration}" + "s --latency --timeout 2s -s done.lua http://127.0.0.1:PORT/FILE",
         "```",
@@ -389,6 +404,9 @@ def write_report(run, quiet_note):
         "the most CPU that other processes used during any round, in % of the machine.",
         "",
     ]
+    if base_line:
+        lines += [c.VS_OLD_COLUMN_TEXT, ""]
+        lines += c.vs_old_summary(cmp, lambda k: f"{k[0]} {FILE_LABEL[k[1]]} {k[2]}")
     base_of = lambda setup, name: summ.get((setup, name, "nginx"))  # noqa: E731
     # Summary against the goals.
     if "nginx" in a.targets and "osprey" in a.targets:
@@ -411,16 +429,17 @@ def write_report(run, quiet_note):
     for setup in a.setups:
         lines += [f"## Setup `{setup}`", "", SETUPS[setup]["text"] + ".", ""]
         lines.append("| File | Target | req/s | MB/s | vs nginx | p50 | p99 | CPU/req | CPU vs nginx | "
-                     "cores srv / wrk | resp. head | wrk errors | others |")
-        lines.append("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|")
+                     + ("vs old | " if base_line else "") + "cores srv / wrk | resp. head | wrk errors | others |")
+        lines.append("|---|---|--:|--:|--:|--:|--:|--:|--:|" + ("---|" if base_line else "") + "--:|--:|---|--:|")
         for name in a.files:
             b = base_of(setup, name)
             for target in a.targets:
                 m = summ.get((setup, name, target))
                 if not m:
                     continue
+                vs_old = f" {c.fmt_vs_old(cmp, (setup, name, target), target)} |" if base_line else ""
                 if m["rps"] is None:
-                    lines.append(f"| {FILE_LABEL[name]} | {target} | failed | | | | | | | | | | |")
+                    lines.append(f"| {FILE_LABEL[name]} | {target} | failed | | | | | | |{vs_old} | | | |")
                     continue
                 ratio = f"{m['rps'] / b['rps']:.2f}" if b and b["rps"] else "—"
                 cpu_ratio = f"{m['cpu'] / b['cpu']:.2f}" if b and b["cpu"] and m["cpu"] else "—"
@@ -429,7 +448,7 @@ def write_report(run, quiet_note):
                 lines.append(
                     f"| {FILE_LABEL[name]} | {target} | **{c.fmt_rps(m['rps'])}**{rng} | "
                     f"{mbps(m['rps'], run.files[name]['size'])} | {ratio} | "
-                    f"{c.fmt_us(m['p50'])} | {c.fmt_us(m['p99'])} | {m['cpu']:.2f} µs | {cpu_ratio} | "
+                    f"{c.fmt_us(m['p50'])} | {c.fmt_us(m['p99'])} | {m['cpu']:.2f} µs | {cpu_ratio} |{vs_old} "
                     f"{m['server_cores']:.2f} / {m['wrk_cores']:.2f} | "
                     f"{'—' if head is None else f'{head:.0f} B'} | {c.fmt_errors(m['errors'])} | {m['other']:.0f}% |")
         lines.append("")
@@ -460,8 +479,11 @@ def write_report(run, quiet_note):
                      "wrote to stderr, every server exited cleanly on SIGTERM (wrk error counters are in the "
                      "tables).")
     lines += ["", f"![req/s per file and setup]({run.stem}.svg)", ""]
-    md_path = c.write_run(run, lines, dict(args=vars(a), files=run.files, results=run.results,
-                                           anomalies=run.anomalies))
+    numbers = dict(args=vars(a), files=run.files, results=run.results, anomalies=run.anomalies)
+    if base_line:
+        numbers.update(baseline=run.baseline, vs_old=[dict(setup=k[0], file=k[1], target=k[2], **v)
+                                                      for k, v in cmp.items()])
+    md_path = c.write_run(run, lines, numbers)
     panels = []
     for name in a.files:
         groups = []
@@ -488,11 +510,13 @@ def main():
         c.ensure_apt("strace", "strace")
     os.makedirs(c.RAW, exist_ok=True)
     c.raise_nofile(65536)
+    # The baseline's build can take minutes: before the quiet-machine wait.
+    baseline = c.prepare_baseline(a.baseline, "osprey", not a.no_build) if a.baseline else None
     quiet_note = c.wait_quiet() if a.wait_quiet else "Quiet-machine check skipped (--quick / --no-wait-quiet)."
     if not a.no_build:
         c.build("osprey")
     c.machine_facts()  # commit and date as of the build, before the run
-    run = Run(a)
+    run = Run(a, baseline)
     if a.syscalls:
         run_syscalls(run)
         return
