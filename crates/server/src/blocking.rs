@@ -22,10 +22,12 @@ use osprey_rt::event::{Events, Interest, Poll, SourceFd, Token};
 use osprey_rt::io::TcpIo;
 use osprey_rt::process::{self, Forked};
 use osprey_rt::signals::Shutdown;
+use osprey_web::Timer;
 
 use crate::conn::{Connection, Env, Readiness, Turn};
 use crate::machine::Pools;
 use crate::service::Service;
+use crate::timers::Timers;
 use crate::transport::AnyTransport;
 
 /// Longest a blocking read waits before checking timeouts and shutdown.
@@ -57,12 +59,16 @@ pub(crate) fn serve_connection(
         return;
     }
     let mut date = DateCache::default();
+    let timers = Timers::for_thread();
+    let timer = Timer::new(timers.clone());
+    let mut due = Vec::new();
     let thread = std::thread::current();
     let make_waker = move || Waker::from(Arc::new(ThreadWaker(thread.clone())));
     let mut connection = Connection::new(AnyTransport::default(), peer, Instant::now());
     let mut draining = false;
     loop {
         date.refresh();
+        timers.fire(Instant::now(), &mut due);
         if shutdown.requested() && !draining {
             draining = true;
             if connection.drain() {
@@ -75,6 +81,7 @@ pub(crate) fn serve_connection(
             now: Instant::now(),
             offload: None,
             pools,
+            timer: &timer,
             make_waker: &make_waker,
         };
         let mut io = TcpIo(&mut stream);
@@ -93,7 +100,10 @@ pub(crate) fn serve_connection(
             }
             continue;
         }
-        let wait = (deadline - now).min(CHECK_INTERVAL);
+        let mut wait = (deadline - now).min(CHECK_INTERVAL);
+        if let Some(t) = timers.next() {
+            wait = wait.min(t.saturating_duration_since(now));
+        }
         if write {
             // The client is not taking our output: wait for room (the write
             // deadline drops it if none comes).

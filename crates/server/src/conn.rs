@@ -94,6 +94,8 @@ pub(crate) struct Env<'a> {
     /// Where blocking handlers run; `None` runs them in place.
     pub offload: Option<&'a mut dyn Offload>,
     pub pools: &'a mut Pools,
+    /// The timer queue of this thread, for pending replies.
+    pub timer: &'a osprey_web::Timer,
     /// Makes this connection's waker (called once, on first need).
     pub make_waker: &'a dyn Fn() -> Waker,
 }
@@ -112,6 +114,7 @@ impl<'e> Env<'e> {
             peer,
             offload,
             self.pools,
+            self.timer,
             waker,
             self.make_waker,
         )
@@ -509,6 +512,7 @@ mod tests {
     /// A server's worth of state for driving one connection by hand.
     struct Harness {
         service: Service,
+        timer: osprey_web::Timer,
         pools: Pools,
         now: Instant,
         conn: Connection,
@@ -542,6 +546,7 @@ mod tests {
             let now = Instant::now();
             Harness {
                 service: Service::new(Arc::new(handler), config),
+                timer: osprey_web::Timer::default(),
                 pools: Pools::default(),
                 now,
                 conn: Connection::new(
@@ -562,6 +567,7 @@ mod tests {
                     now: self.now,
                     offload: None,
                     pools: &mut self.pools,
+                    timer: &self.timer,
                     make_waker: &MAKE,
                 },
                 &mut self.conn,

@@ -29,11 +29,13 @@ use osprey_rt::io::TcpIo;
 use osprey_rt::signals::Shutdown;
 use osprey_rt::timer::TimerWheel;
 use osprey_rt::workers::WorkerPool;
+use osprey_web::Timer;
 use slab::Slab;
 
 use crate::conn::{Connection, Env, Readiness, Turn};
 use crate::machine::{Offload, Pools};
 use crate::service::Service;
+use crate::timers::Timers;
 use crate::transport::AnyTransport;
 
 const WAKER: Token = Token(usize::MAX);
@@ -119,6 +121,9 @@ pub(crate) struct EventLoop {
     next_id: u32,
     inbox: Inbox,
     waker: Arc<MioWaker>,
+    /// Timers of pending replies on this loop.
+    timers: Arc<Timers>,
+    timer: Timer,
     workers: Option<WorkerPool>,
     accept_paused: bool,
     accept_retry: Option<Instant>,
@@ -157,6 +162,8 @@ impl EventLoop {
             )
         });
         let now = Instant::now();
+        // Replaced in `run`, on the loop's own thread (the keeper).
+        let timers = Timers::for_loop(waker.clone());
         Ok(EventLoop {
             poll,
             listeners: mio_listeners,
@@ -169,6 +176,8 @@ impl EventLoop {
             next_id: 0,
             inbox: Arc::default(),
             waker,
+            timer: Timer::new(timers.clone()),
+            timers,
             workers,
             accept_paused: false,
             accept_retry: None,
@@ -182,9 +191,13 @@ impl EventLoop {
     /// Runs until shutdown has been requested and every connection finished (or
     /// the grace period ran out).
     pub(crate) fn run(mut self) -> io::Result<()> {
+        // The loop was built on the thread that started the server.
+        self.timers = Timers::for_loop(self.waker.clone());
+        self.timer = Timer::new(self.timers.clone());
         let mut events = Events::with_capacity(1024);
         let mut requeued = Vec::new();
         let mut woken = Vec::new();
+        let mut due = Vec::new();
         loop {
             let timeout = self.poll_timeout();
             match self.poll.poll(&mut events, timeout) {
@@ -196,14 +209,8 @@ impl EventLoop {
             self.date.refresh();
             for event in events.iter() {
                 match event.token() {
-                    WAKER => {
-                        std::mem::swap(&mut woken, &mut *lock(&self.inbox));
-                        for (key, id) in woken.drain(..) {
-                            if self.conns.get(key).is_some_and(|c| c.id == id) {
-                                self.drive(key);
-                            }
-                        }
-                    }
+                    // The inbox is looked at below, on every wake-up.
+                    WAKER => {}
                     SIGNAL => self.start_draining(),
                     Token(t) if t > LISTENER_BASE - self.listeners.len() && t <= LISTENER_BASE => {
                         self.accept(LISTENER_BASE - t)
@@ -222,6 +229,13 @@ impl EventLoop {
             std::mem::swap(&mut requeued, &mut self.requeued);
             for key in requeued.drain(..) {
                 self.drive(key);
+            }
+            self.timers.fire(self.now, &mut due);
+            std::mem::swap(&mut woken, &mut *lock(&self.inbox));
+            for (key, id) in woken.drain(..) {
+                if self.conns.get(key).is_some_and(|c| c.id == id) {
+                    self.drive(key);
+                }
             }
             self.expire_timers();
             if self.accept_retry.is_some_and(|t| self.now >= t) {
@@ -248,7 +262,11 @@ impl EventLoop {
             return Some(Duration::ZERO);
         }
         let mut t = self.wheel.timeout(self.now);
-        for extra in [self.accept_retry, self.draining].into_iter().flatten() {
+        let reply_timer = self.timers.next();
+        for extra in [self.accept_retry, self.draining, reply_timer]
+            .into_iter()
+            .flatten()
+        {
             let d = extra.saturating_duration_since(self.now);
             t = Some(t.map_or(d, |t| t.min(d)));
         }
@@ -348,6 +366,7 @@ impl EventLoop {
             now: self.now,
             offload: Some(&mut workers),
             pools: &mut self.pools,
+            timer: &self.timer,
             make_waker: &make_waker,
         };
         let mut io = TcpIo(&mut conn.stream);

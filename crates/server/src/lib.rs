@@ -33,6 +33,7 @@ mod conn;
 mod event_loop;
 mod machine;
 mod service;
+mod timers;
 mod transport;
 
 use std::fmt;

@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::Error;
 use crate::percent;
+use crate::time::Timer;
 
 /// An HTTP request: method, target, header fields, the whole body, the peer,
 /// and what routing and middleware attached (parameters, extensions).
@@ -38,6 +39,8 @@ pub struct Request {
     trailers: HeaderMap,
     peer: Option<SocketAddr>,
     extensions: Extensions,
+    /// The server's timer queue for this connection's thread.
+    timer: Option<Timer>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +70,7 @@ impl Default for Request {
             trailers: HeaderMap::new(),
             peer: None,
             extensions: Extensions::default(),
+            timer: None,
         }
     }
 }
@@ -205,6 +209,18 @@ impl Request {
             }
             self.param_spans.push((start, self.param_text.len() as u32));
         }
+    }
+
+    /// A timer on the server's loop (or, outside a server, a shared timer
+    /// thread), for waiting inside a pending reply without holding a thread.
+    pub fn timer(&self) -> Timer {
+        self.timer.clone().unwrap_or_default()
+    }
+
+    /// Installs the server's timer queue (kept across refills).
+    #[doc(hidden)]
+    pub fn set_timer(&mut self, timer: Timer) {
+        self.timer = Some(timer);
     }
 
     /// The method.

@@ -104,8 +104,13 @@ fn encode_config<'a>(cx: &Cx<'a>) -> EncodeConfig<'a> {
 impl H1 {
     fn state(&mut self, cx: &mut Cx<'_>) -> &mut State {
         let config = cx.config();
+        let timer = cx.timer;
         self.state.get_or_insert_with(|| {
-            let mut state = cx.pools.h1.take(|| State::new(config));
+            let mut state = cx.pools.h1.take(|| {
+                let mut state = State::new(config);
+                state.request.set_timer(timer.clone());
+                state
+            });
             state.reset();
             state
         })

@@ -21,6 +21,8 @@ use std::net::SocketAddr;
 use std::task::Waker;
 use std::time::Instant;
 
+use osprey_web::Timer;
+
 use crate::buffers::{Buffers, Pool};
 use crate::config::Config;
 use crate::service::Service;
@@ -77,6 +79,8 @@ pub(crate) struct Cx<'a> {
     /// models, where a connection has its own thread or process).
     pub offload: Option<&'a mut dyn Offload>,
     pub pools: &'a mut Pools,
+    /// The timer queue of this thread (installed into requests).
+    pub timer: &'a Timer,
     waker: &'a mut Option<Waker>,
     make_waker: &'a dyn Fn() -> Waker,
 }
@@ -90,6 +94,7 @@ impl<'a> Cx<'a> {
         peer: SocketAddr,
         offload: Option<&'a mut dyn Offload>,
         pools: &'a mut Pools,
+        timer: &'a Timer,
         waker: &'a mut Option<Waker>,
         make_waker: &'a dyn Fn() -> Waker,
     ) -> Cx<'a> {
@@ -100,6 +105,7 @@ impl<'a> Cx<'a> {
             peer,
             offload,
             pools,
+            timer,
             waker,
             make_waker,
         }
