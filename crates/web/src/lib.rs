@@ -27,8 +27,9 @@ pub mod static_files;
 pub use body::{Body, BodySender, BodySource, FileBody, Part, SendError};
 pub use cookie::{Cookie, SameSite};
 pub use error::{Error, Html, IntoResponse, Json};
-pub use handler::{blocking, body_limit, Blocking, BodyLimit, Handler, Plan};
-pub use middleware::{Chain, Middleware, Next, OwnedNext};
+pub use handler::{
+    blocking, body_limit, Blocking, BodyLimit, Chain, Handler, Middleware, Next, OwnedNext, Plan,
+};
 pub use request::{Extensions, Request};
 pub use response::Response;
 pub use router::{RouteError, Router, TrailingSlash};
