@@ -33,8 +33,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use osprey_proto::HeaderValue;
 
+use super::content::{etag_of, last_modified_of, Content};
 use super::resolve::{open_under_root, Opened, SymlinkPolicy};
-use super::Content;
 use crate::coding::Coding;
 
 /// Largest file (and precompressed sibling) whose bytes are kept in memory
@@ -270,7 +270,7 @@ fn variant(
     meta: &Metadata,
     encoding: Option<Coding>,
 ) -> Option<Variant> {
-    let (last_modified, modified_secs) = super::last_modified_of(meta);
+    let (last_modified, modified_secs) = last_modified_of(meta);
     let content = if meta.len() <= cx.max_file_size {
         Content::Bytes(read_whole(&file, meta)?)
     } else {
@@ -279,7 +279,7 @@ fn variant(
     Some(Variant {
         content,
         len: meta.len(),
-        etag: super::etag_of(meta, encoding),
+        etag: etag_of(meta, encoding),
         last_modified,
         modified_secs,
     })

@@ -31,7 +31,7 @@
 
 pub mod cache;
 pub mod conditional;
-
+mod content;
 pub mod listing;
 pub mod range;
 pub mod resolve;
@@ -40,19 +40,17 @@ pub mod rules;
 use std::borrow::Cow;
 use std::fs::{File, Metadata};
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use osprey_proto::{HeaderMap, HeaderName, HeaderValue, Method, Status};
 
 use crate::coding::{parse_accept_encoding, AcceptEncoding, Coding};
-use crate::{Body, FileBody, Handler, Part, Request, Response};
+use crate::{Body, Handler, Request, Response};
 pub use cache::CacheConfig;
 use cache::{sibling_path, CachedFile, FileCache, LoadContext};
 use conditional::{evaluate, if_range_matches, Conditions, Outcome, Validators};
+use content::{etag_of, last_modified_of, Content};
 use listing::MAX_LISTING_ENTRIES;
 use range::{parse_range, ByteRange, RangeRequest, MAX_RANGES};
 pub use resolve::SymlinkPolicy;
@@ -348,41 +346,6 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// The bytes of a representation: in memory (cached) or an open file.
-#[derive(Clone, Debug)]
-pub(crate) enum Content {
-    Bytes(Bytes),
-    File(Arc<File>),
-}
-
-impl Content {
-    /// Bytes this content holds in memory.
-    pub(crate) fn bytes_held(&self) -> u64 {
-        match self {
-            Content::Bytes(b) => b.len() as u64,
-            Content::File(_) => 0,
-        }
-    }
-
-    fn range(&self, offset: u64, len: u64) -> Part {
-        match self {
-            Content::Bytes(b) => Part::Bytes(b.slice(offset as usize..(offset + len) as usize)),
-            Content::File(f) => Part::File(FileBody {
-                file: f.clone(),
-                offset,
-                len,
-            }),
-        }
-    }
-
-    fn body(&self, offset: u64, len: u64) -> Body {
-        match self.range(offset, len) {
-            Part::Bytes(b) => Body::Bytes(b),
-            Part::File(f) => Body::File(f),
-        }
-    }
-}
-
 /// One representation ready to send.
 struct Rep<'a> {
     content: Content,
@@ -392,37 +355,6 @@ struct Rep<'a> {
     etag: &'a HeaderValue,
     last_modified: &'a HeaderValue,
     modified_secs: u64,
-}
-
-/// The strong entity-tag of a file version (RFC 9110 §8.8.3): inode,
-/// modification time in nanoseconds and size, plus the coding for a
-/// precompressed sibling, so every variant has its own.
-pub(crate) fn etag_of(meta: &Metadata, encoding: Option<Coding>) -> HeaderValue {
-    let mtime_ns = (meta.mtime() as u64)
-        .wrapping_mul(1_000_000_000)
-        .wrapping_add(meta.mtime_nsec() as u64);
-    let tag = match encoding {
-        None => format!("\"{:x}-{:x}-{:x}\"", meta.ino(), mtime_ns, meta.len()),
-        Some(e) => format!(
-            "\"{:x}-{:x}-{:x}-{}\"",
-            meta.ino(),
-            mtime_ns,
-            meta.len(),
-            e.token()
-        ),
-    };
-    HeaderValue::try_from(tag).unwrap_or(HeaderValue::from_static("\"0\""))
-}
-
-/// `Last-Modified` and its seconds; never later than now (§8.8.2.1).
-pub(crate) fn last_modified_of(meta: &Metadata) -> (HeaderValue, u64) {
-    let now = conditional::unix_seconds(SystemTime::now());
-    let secs = u64::try_from(meta.mtime()).unwrap_or(0).min(now);
-    let date = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs));
-    (
-        HeaderValue::try_from(date).unwrap_or(HeaderValue::from_static("")),
-        secs,
-    )
 }
 
 fn status(status: Status) -> Response {
@@ -877,6 +809,7 @@ fn redirect_to_dir(req: &Request) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Part;
 
     fn site() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
