@@ -22,7 +22,6 @@ pub mod percent;
 mod request;
 mod response;
 mod router;
-pub mod static_files;
 
 pub use body::{Body, BodySender, BodySource, FileBody, Part, SendError};
 pub use cookie::{Cookie, SameSite};
@@ -33,6 +32,5 @@ pub use handler::{
 pub use request::{Extensions, Request};
 pub use response::Response;
 pub use router::{RouteError, Router, TrailingSlash};
-pub use static_files::{CacheConfig, StaticFiles, SymlinkPolicy};
 
 pub use osprey_proto::{HeaderMap, HeaderName, HeaderValue, Method, Status, Version};

@@ -90,7 +90,8 @@ impl Response {
 
     /// 200 with the file at `path` as body (sent with `sendfile`), its type
     /// guessed from the extension. For serving a directory use
-    /// [`crate::StaticFiles`], which adds validators, ranges and safe paths.
+    /// `osprey::StaticFiles` (the osprey-static crate), which adds validators,
+    /// ranges and safe paths.
     pub fn file(path: impl AsRef<Path>) -> std::io::Result<Response> {
         let path = path.as_ref();
         let body = Body::file(std::fs::File::open(path)?)?;

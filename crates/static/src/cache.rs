@@ -35,7 +35,7 @@ use osprey_proto::HeaderValue;
 
 use super::content::{etag_of, last_modified_of, Content};
 use super::resolve::{open_under_root, Opened, SymlinkPolicy};
-use crate::coding::Coding;
+use osprey_web::coding::Coding;
 
 /// Largest file (and precompressed sibling) whose bytes are kept in memory
 /// and written with the head in one `writev`. Larger files keep an open

@@ -1,11 +1,13 @@
-//! [`StaticFiles`]: a handler serving a directory tree, with safe path
-//! mapping, validators and conditional requests, ranges, precompressed
-//! siblings, directory listings, a custom 404 page and an open-file cache.
+//! Osprey's static-file server: [`StaticFiles`], a handler serving a directory
+//! tree, with safe path mapping, validators and conditional requests, ranges,
+//! precompressed siblings, directory listings, a custom 404 page and an
+//! open-file cache. It is built on `osprey-web` (a [`Handler`] like any other)
+//! and the `osprey` facade re-exports it as `osprey::static_files`.
 //!
 //! The pieces are pure functions in their own modules, usable alone:
 //! [`resolve`] (request path → file under the root), [`conditional`]
 //! (RFC 9110 §13 preconditions), [`range`] (§14 ranges and multipart
-//! bodies), [`crate::coding`] (`Accept-Encoding`), [`listing`] (HTML and JSON
+//! bodies), [`osprey_web::coding`] (`Accept-Encoding`), [`listing`] (HTML and JSON
 //! directory pages), [`rules`] (path patterns) and [`cache`].
 //!
 //! What a request gets, in order:
@@ -27,8 +29,14 @@
 //!
 //! Disk I/O happens on the calling thread; the open-file cache makes the
 //! common case free of system calls. On a slow or network file system wrap
-//! the handler in [`crate::blocking`] so event loops run it on workers.
+//! the handler in [`osprey_web::blocking`] so event loops run it on workers.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+// Module order, lowest first: each module uses only modules listed before it
+// (and osprey-web): rules, range, conditional, resolve -> listing (resolve) ->
+// content (conditional) -> cache (resolve, content) -> this root (all).
 pub mod cache;
 pub mod conditional;
 mod content;
@@ -45,13 +53,13 @@ use std::sync::Arc;
 
 use osprey_proto::{HeaderMap, HeaderName, HeaderValue, Method, Status};
 
-use crate::coding::{parse_accept_encoding, AcceptEncoding, Coding};
-use crate::{Body, Handler, Request, Response};
 pub use cache::CacheConfig;
 use cache::{sibling_path, CachedFile, FileCache, LoadContext};
 use conditional::{evaluate, if_range_matches, Conditions, Outcome, Validators};
 use content::{etag_of, last_modified_of, Content};
 use listing::MAX_LISTING_ENTRIES;
+use osprey_web::coding::{parse_accept_encoding, AcceptEncoding, Coding};
+use osprey_web::{Body, Handler, Request, Response};
 use range::{parse_range, ByteRange, RangeRequest, MAX_RANGES};
 pub use resolve::SymlinkPolicy;
 use resolve::{has_encoded_separator, map_path, open_under_root, OpenError, Opened, Rejection};
@@ -72,7 +80,8 @@ const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json
 /// fallback it serves the whole request path.
 ///
 /// ```
-/// use osprey_web::{Handler, Method, Request, Router, StaticFiles, Status};
+/// use osprey_static::StaticFiles;
+/// use osprey_web::{Handler, Method, Request, Router, Status};
 ///
 /// let dir = tempfile::tempdir()?;
 /// std::fs::write(dir.path().join("index.html"), "<h1>home</h1>")?;
@@ -213,7 +222,7 @@ impl StaticFiles {
     /// clients that accept the coding (default on). Responses for a file
     /// with any sibling carry `Vary: Accept-Encoding`. Siblings are looked
     /// for only next to files of a compressible type
-    /// ([`crate::mime::is_compressible`]: text, JSON, SVG, WASM…), which
+    /// ([`osprey_web::mime::is_compressible`]: text, JSON, SVG, WASM…), which
     /// spares three `stat`s per request for images, video and archives.
     pub fn precompressed(mut self, on: bool) -> StaticFiles {
         self.precompressed = on;
@@ -263,7 +272,7 @@ impl StaticFiles {
             root: &self.root,
             policy: self.symlinks,
             precompressed: self.precompressed
-                && crate::mime::is_compressible(content_type.as_bytes()),
+                && osprey_web::mime::is_compressible(content_type.as_bytes()),
             max_file_size,
         }
     }
@@ -521,7 +530,7 @@ impl StaticFiles {
         meta: Metadata,
         kind: Kind,
     ) -> Response {
-        let content_type = crate::mime::for_path(path);
+        let content_type = osprey_web::mime::for_path(path);
         let cache_control = self.cache_control_for(relative);
         let file = match &self.cache {
             Some(cache) if cache.takes(meta.len()) => {
@@ -548,7 +557,7 @@ impl StaticFiles {
             _ => file,
         };
         let mut available = [false; 3];
-        if self.precompressed && crate::mime::is_compressible(content_type.as_bytes()) {
+        if self.precompressed && osprey_web::mime::is_compressible(content_type.as_bytes()) {
             for e in Coding::ALL {
                 available[e.index()] =
                     std::fs::metadata(sibling_path(path, e.suffix())).is_ok_and(|m| m.is_file());
@@ -809,7 +818,7 @@ fn redirect_to_dir(req: &Request) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Part;
+    use osprey_web::Part;
 
     fn site() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();

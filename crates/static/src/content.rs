@@ -11,8 +11,8 @@ use bytes::Bytes;
 use osprey_proto::HeaderValue;
 
 use super::conditional;
-use crate::coding::Coding;
-use crate::{Body, FileBody, Part};
+use osprey_web::coding::Coding;
+use osprey_web::{Body, FileBody, Part};
 
 /// The bytes of a representation: in memory (cached) or an open file.
 #[derive(Clone, Debug)]
