@@ -28,16 +28,18 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// The built-in middleware (the `osprey-middleware` crate), one module each.
+pub use osprey_middleware as middleware;
 pub use osprey_server::{config, Config, Model, Server, ServerBuilder, Shutdown};
 /// The static-file server (the `osprey-static` crate): [`StaticFiles`] and its
 /// pieces.
 pub use osprey_static as static_files;
 pub use osprey_static::{CacheConfig, StaticFiles, SymlinkPolicy};
 pub use osprey_web::{
-    blocking, body_limit, middleware, mime, percent, Blocking, Body, BodyLimit, BodySender,
-    BodySource, Chain, Cookie, Error, Extensions, FileBody, Handler, HeaderMap, HeaderName,
-    HeaderValue, Html, IntoResponse, Json, Method, Middleware, Next, OwnedNext, Part, Plan,
-    Request, Response, RouteError, Router, SameSite, SendError, Status, TrailingSlash, Version,
+    blocking, body_limit, mime, percent, Blocking, Body, BodyLimit, BodySender, BodySource, Chain,
+    Cookie, Error, Extensions, FileBody, Handler, HeaderMap, HeaderName, HeaderValue, Html,
+    IntoResponse, Json, Method, Middleware, Next, OwnedNext, Part, Plan, Request, Response,
+    RouteError, Router, SameSite, SendError, Status, TrailingSlash, Version,
 };
 
 /// The sans-IO HTTP/1.1 layer, for those who drive it themselves.
