@@ -21,8 +21,8 @@ use crate::{ErrorKind, Limits, ProtoError};
 use osprey_proto::chars::FIELD_VALUE;
 use osprey_proto::{HeaderMap, HeaderName, HeaderValue};
 
+use crate::field::parse_field_line;
 use crate::framing::BodyFraming;
-use crate::head::parse_field_line;
 use crate::scan::{LineError, Lines};
 
 /// What one [`BodyDecoder::decode`] call did.

@@ -22,7 +22,8 @@ use crate::{ErrorKind, Limits, ProtoError};
 use osprey_proto::chars::{is_token, trim_ows};
 use osprey_proto::{Status, Version};
 
-use crate::head::{parse_authority, RequestContext, RequestHead, ResponseHead, Span, TargetForm};
+use crate::authority::parse_authority;
+use crate::field::{Field, Span};
 
 /// How a message body is delimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +40,40 @@ pub enum BodyFraming {
     /// The connection becomes a tunnel after this head (a 2xx answer to CONNECT,
     /// or 101 Switching Protocols).
     Tunnel,
+}
+
+/// What a response parser must know about the request a response answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestContext {
+    /// The request was HEAD: the response has no body whatever it says.
+    pub head: bool,
+    /// The request was CONNECT: a 2xx turns the connection into a tunnel.
+    pub connect: bool,
+}
+
+/// What the fields of a request head say about its message, once RFC 9112
+/// §6.3 and §3.2 are applied. The head parser copies it into the head.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RequestFraming {
+    /// How the body is delimited.
+    pub body: BodyFraming,
+    /// Whether the connection may carry another request after this one.
+    pub keep_alive: bool,
+    /// `Expect: 100-continue` in an HTTP/1.1 request.
+    pub expect_continue: bool,
+    /// The `Upgrade` value, when it counts (listed in Connection, HTTP/1.1).
+    pub upgrade: Option<Span>,
+    /// The Host value, a valid authority (RFC 9112 §3.2).
+    pub host: Option<Span>,
+}
+
+/// What the fields of a response head say about its message (RFC 9112 §6.3).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ResponseFraming {
+    /// How the body is delimited, given the request it answers.
+    pub body: BodyFraming,
+    /// Whether the connection may carry another exchange.
+    pub keep_alive: bool,
 }
 
 /// What the framing fields of one head say, before the rules are applied.
@@ -144,18 +179,20 @@ fn err(kind: ErrorKind) -> ProtoError {
     ProtoError::remote(kind)
 }
 
-/// Applies RFC 9112 §6.3 and §3.2 to a complete request head.
+/// Applies RFC 9112 §6.3 and §3.2 to the `fields` of a complete request head
+/// of `version`, whose spans refer to `buf`.
 pub(crate) fn request(
-    head: &mut RequestHead,
+    fields: &[Field],
     buf: &[u8],
+    version: Version,
     limits: &Limits,
-) -> Result<(), ProtoError> {
+) -> Result<RequestFraming, ProtoError> {
     let mut f = FramingFields::default();
     let mut host: Option<Span> = None;
     let mut hosts = 0usize;
     let mut upgrade: Option<Span> = None;
     let mut expect_continue = false;
-    for field in &head.fields {
+    for field in fields {
         // Dispatch on length first: most fields are none of these and need not
         // even be sliced.
         let is = |lower: &[u8]| field.name.of(buf).eq_ignore_ascii_case(lower);
@@ -185,7 +222,7 @@ pub(crate) fn request(
 
     // RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0, and
     // its value must be a valid authority (empty is allowed).
-    if hosts > 1 || (hosts == 0 && head.version == Version::Http11) {
+    if hosts > 1 || (hosts == 0 && version == Version::Http11) {
         return Err(err(ErrorKind::BadHost));
     }
     if let Some(h) = host {
@@ -193,13 +230,9 @@ pub(crate) fn request(
             return Err(err(ErrorKind::BadHost));
         }
     }
-    // §3.2.2: an absolute-form target's authority overrides Host.
-    if head.form == TargetForm::Origin || head.form == TargetForm::Asterisk {
-        head.authority = host;
-    }
 
-    head.body = if f.transfer_encoding {
-        if head.version == Version::Http10 {
+    let body = if f.transfer_encoding {
+        if version == Version::Http10 {
             return Err(err(ErrorKind::TransferEncodingInHttp10));
         }
         if f.content_length.is_some() || f.bad_content_length {
@@ -216,23 +249,29 @@ pub(crate) fn request(
         }
     };
 
-    head.keep_alive = f.persistent(head.version);
-    // RFC 9110 §10.1.1: a 100-continue expectation in HTTP/1.0 is ignored.
-    head.expect_continue = expect_continue && head.version == Version::Http11;
-    // RFC 9110 §7.8: Upgrade counts only when listed in Connection, and never in
-    // HTTP/1.0.
-    head.upgrade = upgrade.filter(|_| f.connection_upgrade && head.version == Version::Http11);
-    Ok(())
+    Ok(RequestFraming {
+        body,
+        keep_alive: f.persistent(version),
+        // RFC 9110 §10.1.1: a 100-continue expectation in HTTP/1.0 is ignored.
+        expect_continue: expect_continue && version == Version::Http11,
+        // RFC 9110 §7.8: Upgrade counts only when listed in Connection, and never
+        // in HTTP/1.0.
+        upgrade: upgrade.filter(|_| f.connection_upgrade && version == Version::Http11),
+        host,
+    })
 }
 
-/// Applies RFC 9112 §6.3 to a complete response head.
+/// Applies RFC 9112 §6.3 to the `fields` of a complete response head of
+/// `version` and `status`, answering `request`; the spans refer to `buf`.
 pub(crate) fn response(
-    head: &mut ResponseHead,
+    fields: &[Field],
     buf: &[u8],
+    version: Version,
+    status: Status,
     request: RequestContext,
-) -> Result<(), ProtoError> {
+) -> Result<ResponseFraming, ProtoError> {
     let mut f = FramingFields::default();
-    for field in &head.fields {
+    for field in fields {
         let is = |lower: &[u8]| field.name.of(buf).eq_ignore_ascii_case(lower);
         let value = || field.value.of(buf);
         match field.name.len() {
@@ -242,16 +281,15 @@ pub(crate) fn response(
             _ => {}
         }
     }
-    head.keep_alive = f.persistent(head.version);
-    let status = head.status;
-    head.body = if status == Status::SWITCHING_PROTOCOLS || (request.connect && status.is_success())
+    let mut keep_alive = f.persistent(version);
+    let body = if status == Status::SWITCHING_PROTOCOLS || (request.connect && status.is_success())
     {
         // Rule 2: after 101, or 2xx to CONNECT, the bytes belong to the tunnel.
         BodyFraming::Tunnel
     } else if request.head || status.forbids_body() {
         // Rule 1: HEAD, 1xx, 204, 304 have no body whatever the fields say.
         BodyFraming::Empty
-    } else if f.transfer_encoding && head.version == Version::Http11 {
+    } else if f.transfer_encoding && version == Version::Http11 {
         // Rule 3 (and 4: TE overrides CL; we still refuse the ambiguity).
         if f.content_length.is_some() || f.bad_content_length {
             return Err(err(ErrorKind::LengthAndTransferEncoding));
@@ -260,7 +298,7 @@ pub(crate) fn response(
             Ok(framing) => framing,
             // A final coding other than chunked: read until close.
             Err(e) if e.kind() == ErrorKind::ChunkedNotLast => {
-                head.keep_alive = false;
+                keep_alive = false;
                 BodyFraming::UntilClose
             }
             Err(e) => return Err(e),
@@ -271,12 +309,12 @@ pub(crate) fn response(
         match f.content_length {
             Some(n) => BodyFraming::Length(n),
             None => {
-                head.keep_alive = false;
+                keep_alive = false;
                 BodyFraming::UntilClose
             }
         }
     };
-    Ok(())
+    Ok(ResponseFraming { body, keep_alive })
 }
 
 #[cfg(test)]

@@ -12,56 +12,13 @@
 //! an error (RFC 9112 §2.2).
 
 use crate::{ErrorKind, Limits, ProtoError};
-use osprey_proto::chars::{trim_ows, REG_NAME, TARGET, TCHAR};
+use osprey_proto::chars::{trim_ows, TARGET, TCHAR};
 use osprey_proto::{Method, Status, Version};
 
-use crate::framing::{self, BodyFraming};
+use crate::authority::parse_authority;
+use crate::field::{parse_field_line, Field, Span};
+use crate::framing::{self, BodyFraming, RequestContext};
 use crate::scan::{find_ctl, find_not_in, LineError, Lines};
-
-/// A byte range of the buffer a head was parsed from.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Span {
-    /// Offset of the first byte.
-    pub start: u32,
-    /// Offset one past the last byte.
-    pub end: u32,
-}
-
-impl Span {
-    #[inline]
-    pub(crate) fn new(start: usize, end: usize) -> Span {
-        // Heads are bounded by Limits::max_head, far below u32::MAX.
-        Span {
-            start: start as u32,
-            end: end as u32,
-        }
-    }
-
-    /// The bytes this span covers in `buf`.
-    #[inline]
-    pub fn of(self, buf: &[u8]) -> &[u8] {
-        &buf[self.start as usize..self.end as usize]
-    }
-
-    /// Number of bytes covered.
-    pub fn len(self) -> usize {
-        (self.end - self.start) as usize
-    }
-
-    /// Whether the span is empty.
-    pub fn is_empty(self) -> bool {
-        self.start == self.end
-    }
-}
-
-/// One field line: the name and the value with surrounding whitespace removed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Field {
-    /// The field name, as sent.
-    pub name: Span,
-    /// The field value, OWS trimmed (RFC 9110 §5.5).
-    pub value: Span,
-}
 
 /// The four forms of request-target (RFC 9112 §3.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -392,38 +349,6 @@ fn fast_field_line(buf: &[u8], s: usize) -> Option<(Field, usize)> {
     ))
 }
 
-/// Parses one field line `buf[s..e]` (RFC 9112 §5): `name ":" OWS value OWS`.
-#[inline]
-pub(crate) fn parse_field_line(buf: &[u8], s: usize, e: usize) -> Result<Field, ProtoError> {
-    let line = &buf[s..e];
-    // A line that starts with whitespace continues the previous one (obs-fold,
-    // RFC 9112 §5.2) or, right after the start line, hides a field (§2.2).
-    if matches!(line[0], b' ' | b'\t') {
-        return Err(err(ErrorKind::ObsoleteFold));
-    }
-    let colon = match line.iter().position(|&b| !TCHAR[b as usize]) {
-        Some(n) if line[n] == b':' && n > 0 => n,
-        // RFC 9112 §5.1: no whitespace between name and colon, ever.
-        // Whitespace followed by more name (`Foo Bar:`) is a malformed name.
-        Some(n) if matches!(line[n], b' ' | b'\t') => {
-            let after = line[n..].iter().find(|&&b| b != b' ' && b != b'\t');
-            return Err(err(if after == Some(&b':') {
-                ErrorKind::SpaceBeforeColon
-            } else {
-                ErrorKind::BadHeaderName
-            }));
-        }
-        _ => return Err(err(ErrorKind::BadHeaderName)),
-    };
-    let raw = &line[colon + 1..];
-    let value = trim_ows(raw);
-    let vstart = s + colon + 1 + (value.as_ptr() as usize - raw.as_ptr() as usize);
-    Ok(Field {
-        name: Span::new(s, s + colon),
-        value: Span::new(vstart, vstart + value.len()),
-    })
-}
-
 #[inline]
 fn err(kind: ErrorKind) -> ProtoError {
     ProtoError::remote(kind)
@@ -505,8 +430,18 @@ impl RequestParser {
             match self.state.fields(buf, &mut self.head.fields)? {
                 None => return Ok(Parsed::Partial),
                 Some(len) => {
-                    self.head.len = len;
-                    framing::request(&mut self.head, buf, &self.state.limits)?;
+                    let head = &mut self.head;
+                    head.len = len;
+                    let f = framing::request(&head.fields, buf, head.version, &self.state.limits)?;
+                    // RFC 9112 §3.2.2: an absolute-form or authority-form
+                    // target's authority overrides Host.
+                    if head.form == TargetForm::Origin || head.form == TargetForm::Asterisk {
+                        head.authority = f.host;
+                    }
+                    head.body = f.body;
+                    head.keep_alive = f.keep_alive;
+                    head.expect_continue = f.expect_continue;
+                    head.upgrade = f.upgrade;
                 }
             }
         }
@@ -683,66 +618,12 @@ fn classify_target(
     }
 }
 
-/// Checks `uri-host [ ":" port ]` (RFC 3986 §3.2.2–3.2.3, no userinfo: RFC 9110
-/// §4.2.4 says to treat it as an error). Returns `Some(port)` when valid, where
-/// port is `None` if absent or empty.
-pub(crate) fn parse_authority(a: &[u8]) -> Option<Option<u16>> {
-    // The usual case, a reg-name without a port, in one pass.
-    if a.iter().fold(true, |ok, &b| ok & REG_NAME[b as usize]) {
-        return Some(None);
-    }
-    let (host, port) = if a.first() == Some(&b'[') {
-        // IP-literal: hex digits, colons and dots inside brackets.
-        let close = a.iter().position(|&b| b == b']')?;
-        let inner = &a[1..close];
-        if inner.is_empty()
-            || !inner
-                .iter()
-                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-        {
-            return None;
-        }
-        match &a[close + 1..] {
-            [] => (&a[..=close], None),
-            [b':', port @ ..] => (&a[..=close], Some(port)),
-            _ => return None,
-        }
-    } else {
-        match a.iter().rposition(|&b| b == b':') {
-            Some(c) => (&a[..c], Some(&a[c + 1..])),
-            None => (a, None),
-        }
-    };
-    let host_ok =
-        host.first() == Some(&b'[') || host.iter().fold(true, |ok, &b| ok & REG_NAME[b as usize]);
-    if !host_ok || (host.is_empty() && port.is_some()) {
-        return None;
-    }
-    match port {
-        None | Some([]) => Some(None),
-        Some(p) if p.len() <= 5 && p.iter().all(u8::is_ascii_digit) => {
-            let n = p.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'));
-            u16::try_from(n).ok().map(Some)
-        }
-        Some(_) => None,
-    }
-}
-
 /// The client side's incremental response-head parser. 1xx responses are
 /// returned like any other; the caller parses again for the final response.
 #[derive(Clone, Debug)]
 pub struct ResponseParser {
     state: HeadState,
     head: ResponseHead,
-}
-
-/// What a response parser must know about the request a response answers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RequestContext {
-    /// The request was HEAD: the response has no body whatever it says.
-    pub head: bool,
-    /// The request was CONNECT: a 2xx turns the connection into a tunnel.
-    pub connect: bool,
 }
 
 impl ResponseParser {
@@ -769,8 +650,12 @@ impl ResponseParser {
             match self.state.fields(buf, &mut self.head.fields)? {
                 None => return Ok(Parsed::Partial),
                 Some(len) => {
-                    self.head.len = len;
-                    framing::response(&mut self.head, buf, request)?;
+                    let head = &mut self.head;
+                    head.len = len;
+                    let f =
+                        framing::response(&head.fields, buf, head.version, head.status, request)?;
+                    head.body = f.body;
+                    head.keep_alive = f.keep_alive;
                 }
             }
         }
@@ -823,32 +708,6 @@ mod tests {
 
     fn parse(input: &[u8]) -> Result<Parsed, ProtoError> {
         RequestParser::new(Limits::default()).parse(input)
-    }
-
-    #[test]
-    fn authority_grammar() {
-        assert_eq!(parse_authority(b"example.com"), Some(None));
-        assert_eq!(parse_authority(b"example.com:8080"), Some(Some(8080)));
-        assert_eq!(parse_authority(b"[::1]:443"), Some(Some(443)));
-        assert_eq!(parse_authority(b"[::1]"), Some(None));
-        assert_eq!(parse_authority(b""), Some(None));
-        assert_eq!(parse_authority(b"a:"), Some(None));
-        assert_eq!(parse_authority(b"user@host"), None);
-        assert_eq!(parse_authority(b"host:99999"), None);
-        assert_eq!(parse_authority(b"host/path"), None);
-        assert_eq!(parse_authority(b"[zz]"), None);
-        assert_eq!(parse_authority(b":80"), None);
-    }
-
-    #[test]
-    fn field_line_spans() {
-        let buf = b"Name: \t value \t";
-        let f = parse_field_line(buf, 0, buf.len()).unwrap();
-        assert_eq!(f.name.of(buf), b"Name");
-        assert_eq!(f.value.of(buf), b"value");
-        let buf = b"Empty:";
-        let f = parse_field_line(buf, 0, buf.len()).unwrap();
-        assert_eq!(f.value.of(buf), b"");
     }
 
     #[test]

@@ -20,10 +20,18 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// Module order, lowest first: each module uses only modules listed before it
+// (through the crate root's re-exports of `error` and `limits` too):
+// error, limits -> scan (line scanning) -> field (spans, field lines) ->
+// authority (host[:port] grammar) -> framing (RFC 9112 §6 from the fields) ->
+// head (request and status lines, field sections) -> body (decoders) ->
+// out (segments) -> encode (response heads) -> conn (the state machine).
+mod authority;
 mod body;
 mod conn;
 mod encode;
 mod error;
+mod field;
 mod framing;
 mod head;
 pub mod limits;
@@ -37,10 +45,8 @@ pub use encode::{
     EncodeConfig, Framing, RequestMeta, CONTINUE,
 };
 pub use error::{ErrorKind, Fault, ProtoError};
-pub use framing::BodyFraming;
-pub use head::{
-    Field, Parsed, RequestContext, RequestHead, RequestParser, ResponseHead, ResponseParser, Span,
-    TargetForm,
-};
+pub use field::{Field, Span};
+pub use framing::{BodyFraming, RequestContext};
+pub use head::{Parsed, RequestHead, RequestParser, ResponseHead, ResponseParser, TargetForm};
 pub use limits::Limits;
 pub use out::{OutQueue, Pending, COPY_THRESHOLD};

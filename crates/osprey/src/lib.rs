@@ -28,15 +28,19 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// The built-in middleware (the `osprey-middleware` crate), one module each.
+pub use osprey_middleware as middleware;
 pub use osprey_server::{config, Config, Model, Server, ServerBuilder, Shutdown};
+/// The static-file server (the `osprey-static` crate): [`StaticFiles`] and its
+/// pieces.
+pub use osprey_static as static_files;
+pub use osprey_static::{CacheConfig, StaticFiles, SymlinkPolicy};
 pub use osprey_web::{
-    blocking, body_limit, middleware, mime, percent, Blocking, Body, BodyLimit, BodySender,
-    BodySource, Chain, Cookie, Error, Extensions, FileBody, Handler, HeaderMap, HeaderName,
-    HeaderValue, Html, IntoResponse, Json, Method, Middleware, Next, OwnedNext, Part, Plan,
-    Request, Response, RouteError, Router, SameSite, SendError, Status, TrailingSlash, Upgraded,
-    Version,
+    blocking, body_limit, mime, percent, Blocking, Body, BodyLimit, BodySender, BodySource, Chain,
+    Cookie, Error, Extensions, FileBody, Handler, HeaderMap, HeaderName, HeaderValue, Html,
+    IntoResponse, Json, Method, Middleware, Next, OwnedNext, Part, Plan, Request, Response,
+    RouteError, Router, SameSite, SendError, Status, TrailingSlash, Upgraded, Version,
 };
-pub use osprey_web::{static_files, CacheConfig, StaticFiles, SymlinkPolicy};
 
 /// The sans-IO HTTP/1.1 layer, for those who drive it themselves.
 pub use osprey_h1 as h1;

@@ -13,6 +13,9 @@
 //! A request without the field gets no coding from either, whatever §12.5.3
 //! allows: it "does not imply that the user agent will be able to correctly
 //! process all encodings", and clients that decode always say so.
+//!
+//! It lives in osprey-web, below both of its users (osprey-middleware and
+//! osprey-static), so that neither depends on the other.
 
 /// A content coding Osprey can send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

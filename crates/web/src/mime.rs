@@ -4,6 +4,9 @@
 //! guess; we write UTF-8 and say so. Types mime_guess does not know are sent as
 //! `application/octet-stream`, which browsers download instead of rendering —
 //! the safe reading of an unknown file.
+//!
+//! Used by `Response::file` here, and by the compression middleware and the
+//! static-file server, which is why it lives in osprey-web.
 
 use std::path::Path;
 

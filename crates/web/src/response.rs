@@ -90,7 +90,8 @@ impl Response {
 
     /// 200 with the file at `path` as body (sent with `sendfile`), its type
     /// guessed from the extension. For serving a directory use
-    /// [`crate::StaticFiles`], which adds validators, ranges and safe paths.
+    /// `osprey::StaticFiles` (the osprey-static crate), which adds validators,
+    /// ranges and safe paths.
     pub fn file(path: impl AsRef<Path>) -> std::io::Result<Response> {
         let path = path.as_ref();
         let body = Body::file(std::fs::File::open(path)?)?;
@@ -164,6 +165,38 @@ impl Response {
     pub fn body(mut self, body: Body) -> Response {
         self.body = body;
         self
+    }
+}
+
+/// Switching protocols (RFC 9110 §7.8, §15.2.2).
+impl Response {
+    /// `101 Switching Protocols` to `protocol` (the token the client offered
+    /// in `Upgrade`), after which `upgraded` has the connection. The server
+    /// switches only if the request asked to upgrade (`Connection: upgrade`
+    /// and `Upgrade`); otherwise the handler's answer is a 500.
+    ///
+    /// ```
+    /// use osprey_web::{Request, Response, Upgraded};
+    /// struct Echo;
+    /// impl Upgraded for Echo {
+    ///     fn on_data(&mut self, input: &[u8], out: &mut Vec<u8>) -> bool {
+    ///         out.extend_from_slice(input);
+    ///         true
+    ///     }
+    /// }
+    /// let resp = Response::upgrade("echo", Echo);
+    /// assert_eq!(resp.status.as_u16(), 101);
+    /// assert_eq!(resp.headers.get("upgrade").unwrap().as_bytes(), b"echo");
+    /// ```
+    pub fn upgrade(protocol: &str, upgraded: impl crate::upgrade::Upgraded) -> Response {
+        let mut resp = Response::new(Status::SWITCHING_PROTOCOLS);
+        if let Ok(value) = HeaderValue::try_from(protocol) {
+            resp.headers.insert(HeaderName::UPGRADE, value);
+        }
+        resp.headers
+            .insert(HeaderName::CONNECTION, HeaderValue::from_static("upgrade"));
+        resp.body = Body::Upgrade(Box::new(upgraded));
+        resp
     }
 }
 

@@ -27,8 +27,7 @@ use std::sync::{Arc, OnceLock};
 
 use smallvec::SmallVec;
 
-use crate::handler::{Handler, Plan};
-use crate::middleware::{Chain, Middleware};
+use crate::handler::{Chain, Handler, Middleware, Plan};
 use crate::percent;
 use crate::{Method, Request, Response, Status};
 use osprey_proto::{HeaderName, HeaderValue};

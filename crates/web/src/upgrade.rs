@@ -7,10 +7,6 @@
 //! one of its protocol machines, under every concurrency model, with the same
 //! backpressure and timeouts as HTTP. WebSocket plugs in here too.
 
-use osprey_proto::{HeaderName, HeaderValue, Status};
-
-use crate::{Body, Response};
-
 /// A byte protocol that takes a connection over after `101 Switching
 /// Protocols`.
 pub trait Upgraded: Send + 'static {
@@ -22,36 +18,5 @@ pub trait Upgraded: Send + 'static {
     /// connection closes.
     fn on_eof(&mut self, out: &mut Vec<u8>) {
         let _ = out;
-    }
-}
-
-impl Response {
-    /// `101 Switching Protocols` to `protocol` (the token the client offered
-    /// in `Upgrade`), after which `upgraded` has the connection. The server
-    /// switches only if the request asked to upgrade (`Connection: upgrade`
-    /// and `Upgrade`); otherwise the handler's answer is a 500.
-    ///
-    /// ```
-    /// use osprey_web::{Request, Response, Upgraded};
-    /// struct Echo;
-    /// impl Upgraded for Echo {
-    ///     fn on_data(&mut self, input: &[u8], out: &mut Vec<u8>) -> bool {
-    ///         out.extend_from_slice(input);
-    ///         true
-    ///     }
-    /// }
-    /// let resp = Response::upgrade("echo", Echo);
-    /// assert_eq!(resp.status.as_u16(), 101);
-    /// assert_eq!(resp.headers.get("upgrade").unwrap().as_bytes(), b"echo");
-    /// ```
-    pub fn upgrade(protocol: &str, upgraded: impl Upgraded) -> Response {
-        let mut resp = Response::new(Status::SWITCHING_PROTOCOLS);
-        if let Ok(value) = HeaderValue::try_from(protocol) {
-            resp.headers.insert(HeaderName::UPGRADE, value);
-        }
-        resp.headers
-            .insert(HeaderName::CONNECTION, HeaderValue::from_static("upgrade"));
-        resp.body = Body::Upgrade(Box::new(upgraded));
-        resp
     }
 }

@@ -29,10 +29,10 @@ use bytes::Bytes;
 use osprey_proto::{Method, Version};
 use serde::Serialize;
 
-use crate::body::{Body, BodySource};
-use crate::middleware::auth::AuthUser;
-use crate::middleware::{Middleware, Next};
-use crate::{Request, Response};
+use crate::auth::AuthUser;
+use osprey_web::{Body, BodySource};
+use osprey_web::{Middleware, Next};
+use osprey_web::{Request, Response};
 
 /// The layout of a log line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,7 +94,7 @@ impl Sink {
 /// Put it outermost, so that it times and sees everything the others do.
 ///
 /// ```
-/// use osprey_web::middleware::access_log::{AccessLog, LogFormat};
+/// use osprey_middleware::access_log::{AccessLog, LogFormat};
 /// use osprey_web::{Handler, Method, Request, Response, Router};
 ///
 /// let dir = tempfile::tempdir().unwrap();
@@ -498,7 +498,7 @@ fn rfc3339(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Handler, Status};
+    use osprey_web::{Handler, Status};
 
     /// 2026-12-02T05:25:54Z
     const WHEN: u64 = 1_796_189_154;

@@ -10,7 +10,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::Method;
+use osprey_web::Method;
 
 /// The current representation's validators.
 #[derive(Clone, Copy, Debug)]
@@ -159,7 +159,7 @@ pub fn unix_seconds(t: SystemTime) -> u64 {
 ///    modified after it → 304.
 ///
 /// ```
-/// use osprey_web::static_files::conditional::{evaluate, Conditions, Outcome, Validators};
+/// use osprey_static::conditional::{evaluate, Conditions, Outcome, Validators};
 /// use osprey_web::Method;
 /// let v = Validators { etag: "\"abc\"", last_modified: Some(1_000_000) };
 /// let c = Conditions { if_none_match: Some("\"x\", W/\"abc\""), ..Conditions::default() };
@@ -209,7 +209,7 @@ pub fn evaluate(method: &Method, c: &Conditions<'_>, v: &Validators<'_>) -> Outc
 /// malformed value — means "send the whole representation".
 ///
 /// ```
-/// use osprey_web::static_files::conditional::{if_range_matches, Validators};
+/// use osprey_static::conditional::{if_range_matches, Validators};
 /// let v = Validators { etag: "\"abc\"", last_modified: Some(784111777) };
 /// assert!(if_range_matches("\"abc\"", &v));
 /// assert!(!if_range_matches("W/\"abc\"", &v));

@@ -13,8 +13,8 @@ use std::sync::OnceLock;
 
 use osprey_proto::{HeaderName, HeaderValue};
 
-use super::{Middleware, Next};
-use crate::{Request, Response};
+use osprey_web::{Middleware, Next};
+use osprey_web::{Request, Response};
 
 /// The longest incoming request id kept (128 bytes): enough for a UUID, a
 /// W3C trace id or a chain of proxy ids; a longer one is replaced rather than
@@ -24,7 +24,7 @@ pub const DEFAULT_MAX_REQUEST_ID_LEN: usize = 128;
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("X-Request-Id");
 
 /// The id of the current request, in its
-/// [extensions](crate::Request::extensions).
+/// [extensions](osprey_web::Request::extensions).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestIdValue(pub String);
 
@@ -37,7 +37,7 @@ pub struct RequestIdValue(pub String);
 /// the process id and the time.
 ///
 /// ```
-/// use osprey_web::middleware::request_id::{RequestId, RequestIdValue};
+/// use osprey_middleware::request_id::{RequestId, RequestIdValue};
 /// use osprey_web::{Handler, Method, Request, Response};
 ///
 /// let app = (|req: &mut Request| {
@@ -139,7 +139,7 @@ impl Middleware for RequestId {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Handler, Method};
+    use osprey_web::{Handler, Method};
     use std::collections::HashSet;
 
     fn echo_id(req: &mut Request) -> Response {
@@ -161,7 +161,7 @@ mod tests {
             .unwrap()
             .to_string();
         let body = match resp.body {
-            crate::Body::Bytes(b) => String::from_utf8(b.to_vec()).unwrap(),
+            osprey_web::Body::Bytes(b) => String::from_utf8(b.to_vec()).unwrap(),
             other => panic!("{other:?}"),
         };
         (header, body)

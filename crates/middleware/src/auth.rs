@@ -12,7 +12,7 @@
 //! Both let CORS preflights through by default: a browser never sends
 //! credentials on a preflight (Fetch standard, CORS-preflight request), so an
 //! authenticating preflight could never succeed. Add the
-//! [`Cors`](super::cors::Cors) middleware *before* (outside) authentication so
+//! [`Cors`](crate::cors::Cors) middleware *before* (outside) authentication so
 //! that it answers preflights and decorates 401 replies too.
 
 use std::collections::HashMap;
@@ -27,9 +27,9 @@ use base64::Engine;
 use osprey_proto::{HeaderName, HeaderValue, Status};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
-use super::cors::is_preflight;
-use super::{Middleware, Next};
-use crate::{Request, Response};
+use crate::cors::is_preflight;
+use osprey_web::{Middleware, Next};
+use osprey_web::{Request, Response};
 
 /// How long a successful Basic verification is remembered (5 minutes): long
 /// enough that a browser session, which repeats the same `Authorization`
@@ -47,11 +47,11 @@ pub const DEFAULT_CACHE_ENTRIES: usize = 1024;
 pub const DEFAULT_BEARER_REALM: &str = "api";
 
 /// The authenticated user, stored in the request's
-/// [extensions](crate::Request::extensions) by [`BasicAuth`] and
+/// [extensions](osprey_web::Request::extensions) by [`BasicAuth`] and
 /// [`BearerAuth`].
 ///
 /// ```
-/// use osprey_web::middleware::auth::AuthUser;
+/// use osprey_middleware::auth::AuthUser;
 /// use osprey_web::Request;
 /// fn whoami(req: &mut Request) -> String {
 ///     match req.extensions().get::<AuthUser>() {
@@ -115,7 +115,7 @@ impl std::error::Error for AuthConfigError {}
 /// Only if the operating system's random number generator fails.
 ///
 /// ```
-/// let hash = osprey_web::middleware::auth::hash_password("hunter2");
+/// let hash = osprey_middleware::auth::hash_password("hunter2");
 /// assert!(hash.starts_with("$argon2id$"));
 /// ```
 pub fn hash_password(password: &str) -> String {
@@ -350,7 +350,7 @@ struct User {
 /// byte, without Unicode normalization.
 ///
 /// ```
-/// use osprey_web::middleware::auth::{hash_password, AuthUser, BasicAuth};
+/// use osprey_middleware::auth::{hash_password, AuthUser, BasicAuth};
 /// use osprey_web::{Handler, Method, Request, Response, Router};
 ///
 /// // A real application loads a hash made once with `osprey hash-password`;
@@ -532,7 +532,7 @@ enum TokenCheck {
 /// §3.1). A valid token goes on with [`AuthUser`] in the extensions.
 ///
 /// ```
-/// use osprey_web::middleware::auth::{AuthUser, BearerAuth};
+/// use osprey_middleware::auth::{AuthUser, BearerAuth};
 /// use osprey_web::{Handler, Method, Request, Response, Router};
 ///
 /// let app = Router::new()
@@ -689,7 +689,7 @@ impl Middleware for BearerAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Handler, Method};
+    use osprey_web::{Handler, Method};
     use std::sync::atomic::Ordering;
 
     /// Cheapest bcrypt cost and argon2 parameters, so debug-build tests stay fast.
@@ -724,7 +724,7 @@ mod tests {
 
     fn body(resp: &Response) -> &[u8] {
         match &resp.body {
-            crate::Body::Bytes(b) => b,
+            osprey_web::Body::Bytes(b) => b,
             other => panic!("unexpected body {other:?}"),
         }
     }
@@ -737,7 +737,7 @@ mod tests {
             .unwrap()
     }
 
-    fn call(chain: &crate::Chain, authorization: Option<&str>) -> Response {
+    fn call(chain: &osprey_web::Chain, authorization: Option<&str>) -> Response {
         let mut req = Request::new(Method::Get, "/");
         if let Some(a) = authorization {
             req = req.with_header("Authorization", a);

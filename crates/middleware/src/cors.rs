@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use osprey_proto::{HeaderMap, HeaderName, HeaderValue, Method, Status};
 
-use super::{Middleware, Next};
-use crate::{Request, Response};
+use osprey_web::{Middleware, Next};
+use osprey_web::{Request, Response};
 
 /// How long browsers may cache a preflight answer by default (10 minutes),
 /// sent as `Access-Control-Max-Age`. Without it browsers use 5 seconds and
@@ -120,7 +120,7 @@ enum OriginAnswer {
 /// browsers send without asking (the CORS-safelisted request headers).
 ///
 /// ```
-/// use osprey_web::middleware::cors::Cors;
+/// use osprey_middleware::cors::Cors;
 /// use osprey_web::{Handler, Method, Request, Response, Router};
 ///
 /// let app = Router::new()
@@ -400,9 +400,9 @@ impl Middleware for Cors {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Handler;
+    use osprey_web::Handler;
 
-    fn app(cors: Cors) -> crate::Chain {
+    fn app(cors: Cors) -> osprey_web::Chain {
         (|_: &mut Request| Response::text("ok")).with(cors)
     }
 

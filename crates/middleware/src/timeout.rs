@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use osprey_proto::Status;
 
-use super::{Middleware, Next};
-use crate::{Request, Response};
+use osprey_web::{Middleware, Next};
+use osprey_web::{Request, Response};
 
 /// How many handlers may still be running after their deadline passed (32),
 /// per `Timeout`. Each holds a thread and whatever the handler holds; past
@@ -70,7 +70,7 @@ impl Drop for Finish {
 ///
 /// ```
 /// use std::time::Duration;
-/// use osprey_web::middleware::timeout::Timeout;
+/// use osprey_middleware::timeout::Timeout;
 /// use osprey_web::{Handler, Method, Request, Response};
 ///
 /// let app = (|req: &mut Request| {
@@ -196,13 +196,13 @@ impl Middleware for Timeout {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Chain, Handler, Method};
+    use osprey_web::{Chain, Handler, Method};
     use std::sync::Mutex;
     use std::time::Instant;
 
     fn body(resp: &Response) -> &[u8] {
         match &resp.body {
-            crate::Body::Bytes(b) => b,
+            osprey_web::Body::Bytes(b) => b,
             other => panic!("{other:?}"),
         }
     }

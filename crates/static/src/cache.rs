@@ -33,9 +33,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use osprey_proto::HeaderValue;
 
+use super::content::{etag_of, last_modified_of, Content};
 use super::resolve::{open_under_root, Opened, SymlinkPolicy};
-use super::Content;
-use crate::coding::Coding;
+use osprey_web::coding::Coding;
 
 /// Largest file (and precompressed sibling) whose bytes are kept in memory
 /// and written with the head in one `writev`. Larger files keep an open
@@ -270,7 +270,7 @@ fn variant(
     meta: &Metadata,
     encoding: Option<Coding>,
 ) -> Option<Variant> {
-    let (last_modified, modified_secs) = super::last_modified_of(meta);
+    let (last_modified, modified_secs) = last_modified_of(meta);
     let content = if meta.len() <= cx.max_file_size {
         Content::Bytes(read_whole(&file, meta)?)
     } else {
@@ -279,7 +279,7 @@ fn variant(
     Some(Variant {
         content,
         len: meta.len(),
-        etag: super::etag_of(meta, encoding),
+        etag: etag_of(meta, encoding),
         last_modified,
         modified_secs,
     })

@@ -21,7 +21,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::resolve::SymlinkPolicy;
-use crate::percent;
+use osprey_web::percent;
 
 /// Most directory entries read for one listing: bounds the time and memory a
 /// request for a huge directory costs. The first entries the directory

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use osprey_proto::{HeaderName, HeaderValue};
 
-use super::{Middleware, Next};
-use crate::{Request, Response};
+use osprey_web::{Middleware, Next};
+use osprey_web::{Request, Response};
 
 /// The content security policy of [`SecurityHeaders::recommended`]: load
 /// everything from this origin only (no inline scripts, no third-party
@@ -21,7 +21,7 @@ pub const DEFAULT_CONTENT_SECURITY_POLICY: &str = "default-src 'self'";
 /// [module](self) documentation.
 ///
 /// ```
-/// use osprey_web::middleware::security_headers::SecurityHeaders;
+/// use osprey_middleware::security_headers::SecurityHeaders;
 /// use osprey_web::{Handler, Method, Request, Response};
 ///
 /// let app = (|req: &mut Request| {
@@ -142,7 +142,7 @@ impl Middleware for SecurityHeaders {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Handler, Method, Status};
+    use osprey_web::{Handler, Method, Status};
 
     fn run(mw: SecurityHeaders, handler: impl Handler) -> Response {
         handler.with(mw).call(&mut Request::new(Method::Get, "/"))

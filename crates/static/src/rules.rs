@@ -40,7 +40,7 @@ impl PathPattern {
     /// Compiles `pattern`.
     ///
     /// ```
-    /// use osprey_web::static_files::rules::PathPattern;
+    /// use osprey_static::rules::PathPattern;
     /// assert!(PathPattern::new("*.js").matches("/lib/app.js"));
     /// assert!(PathPattern::new("/assets/**").matches("/assets/img/a.png"));
     /// assert!(!PathPattern::new("/assets/*").matches("/assets/img/a.png"));

@@ -79,7 +79,7 @@ pub fn has_encoded_separator(raw: &str) -> bool {
 /// rules; `allow_hidden` lets segments starting with `.` through.
 ///
 /// ```
-/// use osprey_web::static_files::resolve::{map_path, Rejection};
+/// use osprey_static::resolve::{map_path, Rejection};
 /// let m = map_path("/a/./b/../c.txt", false).unwrap();
 /// assert_eq!((&*m.relative, m.trailing_slash), ("a/c.txt", false));
 /// assert_eq!(map_path("/../etc/passwd", false), Err(Rejection::BadRequest));
@@ -298,7 +298,7 @@ fn real_path(path: &Path, file: &File) -> io::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::percent;
+    use osprey_web::percent;
 
     /// What the server and the handler together do with a raw path: decode
     /// once (invalid encodings are 400 before any handler runs), refuse

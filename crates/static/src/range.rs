@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 
-use crate::Part;
+use osprey_web::Part;
 
 /// Most ranges honoured in one request; more and the whole representation
 /// is sent (200). Many small ranges are a known amplification and CPU
@@ -95,7 +95,7 @@ fn parse_spec(s: &str) -> Option<Spec> {
 /// most `max_ranges` range-specs.
 ///
 /// ```
-/// use osprey_web::static_files::range::{parse_range, ByteRange, RangeRequest, MAX_RANGES};
+/// use osprey_static::range::{parse_range, ByteRange, RangeRequest, MAX_RANGES};
 /// let r = |s| parse_range(s, 100, MAX_RANGES);
 /// assert_eq!(r("bytes=0-9"), RangeRequest::Partial(vec![ByteRange { start: 0, end: 9 }]));
 /// assert_eq!(r("bytes=-10"), RangeRequest::Partial(vec![ByteRange { start: 90, end: 99 }]));
@@ -190,7 +190,7 @@ pub fn new_boundary() -> String {
 /// itself from `slice`, and the closing boundary.
 ///
 /// ```
-/// use osprey_web::static_files::range::{multipart, ByteRange};
+/// use osprey_static::range::{multipart, ByteRange};
 /// use osprey_web::Part;
 /// let data = bytes::Bytes::from_static(b"0123456789");
 /// let ranges = [ByteRange { start: 0, end: 1 }, ByteRange { start: 8, end: 9 }];

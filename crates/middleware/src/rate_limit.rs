@@ -21,8 +21,8 @@ use std::time::Instant;
 
 use osprey_proto::{HeaderName, HeaderValue, Status};
 
-use super::{Middleware, Next};
-use crate::{Request, Response};
+use osprey_web::{Middleware, Next};
+use osprey_web::{Request, Response};
 
 /// The most clients tracked at once (100,000 buckets of about 60 bytes). When
 /// the table is full, buckets that have refilled (equivalent to new ones)
@@ -160,7 +160,7 @@ type KeyFn = Box<dyn Fn(&Request) -> Option<String> + Send + Sync>;
 /// A token bucket per client; see the [module](self) documentation.
 ///
 /// ```
-/// use osprey_web::middleware::rate_limit::RateLimit;
+/// use osprey_middleware::rate_limit::RateLimit;
 /// use osprey_web::{Handler, Method, Request, Response};
 ///
 /// // 2 requests a second on average, bursts of up to 3.
@@ -294,7 +294,7 @@ impl Middleware for RateLimit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Handler, Method};
+    use osprey_web::{Handler, Method};
     use std::time::Duration;
 
     fn limits(rate: f64, burst: u32) -> Limits {
@@ -395,7 +395,7 @@ mod tests {
         assert_eq!(r.headers.get("retry-after").unwrap().as_bytes(), b"1");
         assert_eq!(
             match &r.body {
-                crate::Body::Bytes(b) => &b[..],
+                osprey_web::Body::Bytes(b) => &b[..],
                 _ => b"",
             },
             b"Too Many Requests\n"

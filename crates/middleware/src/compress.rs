@@ -17,11 +17,11 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use osprey_proto::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::body::{Body, BodySource, Part};
-use crate::coding::parse_accept_encoding;
-pub use crate::coding::Coding;
-use crate::middleware::{Middleware, Next};
-use crate::{Request, Response};
+use osprey_web::coding::parse_accept_encoding;
+pub use osprey_web::coding::Coding;
+use osprey_web::{Body, BodySource, Part};
+use osprey_web::{Middleware, Next};
+use osprey_web::{Request, Response};
 
 /// Bodies shorter than this are sent as they are. Below about a kilobyte the
 /// coding's own framing (18 bytes of gzip header and trailer, block headers)
@@ -92,7 +92,7 @@ struct Levels {
 /// codings, its status can carry a body other than a range (not 1xx, 204, 206
 /// or 304), it has no `Content-Encoding` or `Content-Range` yet, its
 /// `Cache-Control` does not say `no-transform` (RFC 9111 §5.2.2.6), its
-/// `Content-Type` is compressible ([`crate::mime::is_compressible`]), and its
+/// `Content-Type` is compressible ([`osprey_web::mime::is_compressible`]), and its
 /// body is at least [`Compress::min_size`] long or a stream of unknown length.
 ///
 /// Such a response gets `Vary: Accept-Encoding` even when this client accepted
@@ -112,7 +112,7 @@ struct Levels {
 /// and otherwise never pulled, because the server drops it.
 ///
 /// ```
-/// use osprey_web::middleware::compress::Compress;
+/// use osprey_middleware::compress::Compress;
 /// use osprey_web::{Body, Handler, Method, Request, Response, Router};
 /// use std::io::Read;
 ///
@@ -329,7 +329,7 @@ impl Compress {
         }
         let content_type = headers.get("content-type");
         let compressible =
-            content_type.is_some_and(|ct| crate::mime::is_compressible(ct.as_bytes()));
+            content_type.is_some_and(|ct| osprey_web::mime::is_compressible(ct.as_bytes()));
         if status == 304 {
             // A 304 usually omits Content-Type; only a known incompressible
             // type rules compression of the 200 out.
@@ -681,8 +681,8 @@ impl BodySource for CompressedStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::body::FileBody;
-    use crate::{Handler, Method, Status};
+    use osprey_web::FileBody;
+    use osprey_web::{Handler, Method, Status};
     use std::io::Read;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
@@ -812,7 +812,8 @@ mod tests {
 
     fn run(mw: &Compress, req: &mut Request, resp: Response) -> Response {
         let resp = std::sync::Mutex::new(Some(resp));
-        let chain = crate::Chain::new(move |_: &mut Request| resp.lock().unwrap().take().unwrap());
+        let chain =
+            osprey_web::Chain::new(move |_: &mut Request| resp.lock().unwrap().take().unwrap());
         chain.with(mw.clone()).call(req)
     }
 

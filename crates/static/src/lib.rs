@@ -1,11 +1,13 @@
-//! [`StaticFiles`]: a handler serving a directory tree, with safe path
-//! mapping, validators and conditional requests, ranges, precompressed
-//! siblings, directory listings, a custom 404 page and an open-file cache.
+//! Osprey's static-file server: [`StaticFiles`], a handler serving a directory
+//! tree, with safe path mapping, validators and conditional requests, ranges,
+//! precompressed siblings, directory listings, a custom 404 page and an
+//! open-file cache. It is built on `osprey-web` (a [`Handler`] like any other)
+//! and the `osprey` facade re-exports it as `osprey::static_files`.
 //!
 //! The pieces are pure functions in their own modules, usable alone:
 //! [`resolve`] (request path → file under the root), [`conditional`]
 //! (RFC 9110 §13 preconditions), [`range`] (§14 ranges and multipart
-//! bodies), [`crate::coding`] (`Accept-Encoding`), [`listing`] (HTML and JSON
+//! bodies), [`osprey_web::coding`] (`Accept-Encoding`), [`listing`] (HTML and JSON
 //! directory pages), [`rules`] (path patterns) and [`cache`].
 //!
 //! What a request gets, in order:
@@ -27,11 +29,17 @@
 //!
 //! Disk I/O happens on the calling thread; the open-file cache makes the
 //! common case free of system calls. On a slow or network file system wrap
-//! the handler in [`crate::blocking`] so event loops run it on workers.
+//! the handler in [`osprey_web::blocking`] so event loops run it on workers.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+// Module order, lowest first: each module uses only modules listed before it
+// (and osprey-web): rules, range, conditional, resolve -> listing (resolve) ->
+// content (conditional) -> cache (resolve, content) -> this root (all).
 pub mod cache;
 pub mod conditional;
-
+mod content;
 pub mod listing;
 pub mod range;
 pub mod resolve;
@@ -40,20 +48,18 @@ pub mod rules;
 use std::borrow::Cow;
 use std::fs::{File, Metadata};
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use osprey_proto::{HeaderMap, HeaderName, HeaderValue, Method, Status};
 
-use crate::coding::{parse_accept_encoding, AcceptEncoding, Coding};
-use crate::{Body, FileBody, Handler, Part, Request, Response};
 pub use cache::CacheConfig;
 use cache::{sibling_path, CachedFile, FileCache, LoadContext};
 use conditional::{evaluate, if_range_matches, Conditions, Outcome, Validators};
+use content::{etag_of, last_modified_of, Content};
 use listing::MAX_LISTING_ENTRIES;
+use osprey_web::coding::{parse_accept_encoding, AcceptEncoding, Coding};
+use osprey_web::{Body, Handler, Request, Response};
 use range::{parse_range, ByteRange, RangeRequest, MAX_RANGES};
 pub use resolve::SymlinkPolicy;
 use resolve::{has_encoded_separator, map_path, open_under_root, OpenError, Opened, Rejection};
@@ -74,7 +80,8 @@ const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json
 /// fallback it serves the whole request path.
 ///
 /// ```
-/// use osprey_web::{Handler, Method, Request, Router, StaticFiles, Status};
+/// use osprey_static::StaticFiles;
+/// use osprey_web::{Handler, Method, Request, Router, Status};
 ///
 /// let dir = tempfile::tempdir()?;
 /// std::fs::write(dir.path().join("index.html"), "<h1>home</h1>")?;
@@ -215,7 +222,7 @@ impl StaticFiles {
     /// clients that accept the coding (default on). Responses for a file
     /// with any sibling carry `Vary: Accept-Encoding`. Siblings are looked
     /// for only next to files of a compressible type
-    /// ([`crate::mime::is_compressible`]: text, JSON, SVG, WASM…), which
+    /// ([`osprey_web::mime::is_compressible`]: text, JSON, SVG, WASM…), which
     /// spares three `stat`s per request for images, video and archives.
     pub fn precompressed(mut self, on: bool) -> StaticFiles {
         self.precompressed = on;
@@ -265,7 +272,7 @@ impl StaticFiles {
             root: &self.root,
             policy: self.symlinks,
             precompressed: self.precompressed
-                && crate::mime::is_compressible(content_type.as_bytes()),
+                && osprey_web::mime::is_compressible(content_type.as_bytes()),
             max_file_size,
         }
     }
@@ -348,41 +355,6 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// The bytes of a representation: in memory (cached) or an open file.
-#[derive(Clone, Debug)]
-pub(crate) enum Content {
-    Bytes(Bytes),
-    File(Arc<File>),
-}
-
-impl Content {
-    /// Bytes this content holds in memory.
-    pub(crate) fn bytes_held(&self) -> u64 {
-        match self {
-            Content::Bytes(b) => b.len() as u64,
-            Content::File(_) => 0,
-        }
-    }
-
-    fn range(&self, offset: u64, len: u64) -> Part {
-        match self {
-            Content::Bytes(b) => Part::Bytes(b.slice(offset as usize..(offset + len) as usize)),
-            Content::File(f) => Part::File(FileBody {
-                file: f.clone(),
-                offset,
-                len,
-            }),
-        }
-    }
-
-    fn body(&self, offset: u64, len: u64) -> Body {
-        match self.range(offset, len) {
-            Part::Bytes(b) => Body::Bytes(b),
-            Part::File(f) => Body::File(f),
-        }
-    }
-}
-
 /// One representation ready to send.
 struct Rep<'a> {
     content: Content,
@@ -392,37 +364,6 @@ struct Rep<'a> {
     etag: &'a HeaderValue,
     last_modified: &'a HeaderValue,
     modified_secs: u64,
-}
-
-/// The strong entity-tag of a file version (RFC 9110 §8.8.3): inode,
-/// modification time in nanoseconds and size, plus the coding for a
-/// precompressed sibling, so every variant has its own.
-pub(crate) fn etag_of(meta: &Metadata, encoding: Option<Coding>) -> HeaderValue {
-    let mtime_ns = (meta.mtime() as u64)
-        .wrapping_mul(1_000_000_000)
-        .wrapping_add(meta.mtime_nsec() as u64);
-    let tag = match encoding {
-        None => format!("\"{:x}-{:x}-{:x}\"", meta.ino(), mtime_ns, meta.len()),
-        Some(e) => format!(
-            "\"{:x}-{:x}-{:x}-{}\"",
-            meta.ino(),
-            mtime_ns,
-            meta.len(),
-            e.token()
-        ),
-    };
-    HeaderValue::try_from(tag).unwrap_or(HeaderValue::from_static("\"0\""))
-}
-
-/// `Last-Modified` and its seconds; never later than now (§8.8.2.1).
-pub(crate) fn last_modified_of(meta: &Metadata) -> (HeaderValue, u64) {
-    let now = conditional::unix_seconds(SystemTime::now());
-    let secs = u64::try_from(meta.mtime()).unwrap_or(0).min(now);
-    let date = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs));
-    (
-        HeaderValue::try_from(date).unwrap_or(HeaderValue::from_static("")),
-        secs,
-    )
 }
 
 fn status(status: Status) -> Response {
@@ -589,7 +530,7 @@ impl StaticFiles {
         meta: Metadata,
         kind: Kind,
     ) -> Response {
-        let content_type = crate::mime::for_path(path);
+        let content_type = osprey_web::mime::for_path(path);
         let cache_control = self.cache_control_for(relative);
         let file = match &self.cache {
             Some(cache) if cache.takes(meta.len()) => {
@@ -616,7 +557,7 @@ impl StaticFiles {
             _ => file,
         };
         let mut available = [false; 3];
-        if self.precompressed && crate::mime::is_compressible(content_type.as_bytes()) {
+        if self.precompressed && osprey_web::mime::is_compressible(content_type.as_bytes()) {
             for e in Coding::ALL {
                 available[e.index()] =
                     std::fs::metadata(sibling_path(path, e.suffix())).is_ok_and(|m| m.is_file());
@@ -877,6 +818,7 @@ fn redirect_to_dir(req: &Request) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use osprey_web::Part;
 
     fn site() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
