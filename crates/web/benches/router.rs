@@ -84,7 +84,7 @@ fn bench_match(c: &mut Criterion) {
     for (name, method, path) in cases {
         let mut req = Request::new(method, path);
         // Sanity: the intended branch.
-        let status = router.call(&mut req).status;
+        let status = router.respond(&mut req).status;
         let expect = match name {
             "method_not_allowed" => Status::METHOD_NOT_ALLOWED,
             "not_found" => Status::NOT_FOUND,

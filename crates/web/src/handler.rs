@@ -1,14 +1,16 @@
-//! Handlers: one method, from a request to a response.
+//! Handlers: one method, from a request to a reply.
 //!
-//! Besides answering, a handler can say two things about a request before its
-//! body is read ([`Handler::plan`]): whether answering it may block (event
-//! loops then run it on a worker pool) and how large a body it accepts (the
-//! server refuses a larger one with 413 without reading it). A router answers
-//! both per route.
+//! A handler answers with a [`Reply`]: a response now, or one that comes later
+//! (see [`crate::reply`]). Besides answering, a handler says three things about
+//! a request before its body is read ([`Handler::plan`]): whether answering it
+//! may block (event loops then run it on a worker pool), how large a body it
+//! accepts (the server refuses a larger one with 413 without reading it), and
+//! whether it wants the body whole or as it arrives ([`BodyMode`]). A router
+//! answers per route, and remembers the route it found for the call.
 
 use std::sync::Arc;
 
-use crate::error::IntoResponse;
+use crate::reply::{IntoReply, Reply};
 use crate::{Request, Response};
 use osprey_proto::Status;
 
@@ -21,11 +23,26 @@ pub struct Plan {
     /// The largest body accepted, below the server-wide `max_body`; a larger
     /// one is answered 413 before it is read.
     pub body_limit: Option<u64>,
+    /// How the body reaches the handler.
+    pub body: BodyMode,
+}
+
+/// How a handler receives the request body.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BodyMode {
+    /// Gathered whole before the handler runs ([`Request::body`],
+    /// [`Request::json`], [`Request::form`] ...), within the body limit.
+    #[default]
+    Whole,
+    /// The handler runs as soon as the head is in and pulls the body as it
+    /// arrives ([`Request::body_stream`]); see [`streaming`].
+    Stream,
 }
 
 /// Anything that answers requests. Functions and closures taking
-/// `&mut Request` and returning anything [`IntoResponse`] are handlers — a
-/// [`Response`], text, `Json(..)`, or a `Result` of those, so `?` works.
+/// `&mut Request` and returning a [`Reply`] or anything
+/// [`IntoResponse`](crate::IntoResponse) are handlers — a [`Response`], text,
+/// `Json(..)`, or a `Result` of those, so `?` works.
 ///
 /// ```
 /// use osprey_web::{Error, Handler, Method, Request, Response};
@@ -36,13 +53,20 @@ pub struct Plan {
 ///     let n: u32 = req.query_get("n").and_then(|n| n.parse().ok()).ok_or(Error::bad_request("n?"))?;
 ///     Ok(format!("{n} years"))
 /// }
-/// assert_eq!(hello.call(&mut Request::new(Method::Get, "/")).body.len_hint(), Some(13));
-/// assert_eq!(age.call(&mut Request::new(Method::Get, "/?n=x")).status.as_u16(), 400);
+/// assert_eq!(hello.respond(&mut Request::new(Method::Get, "/")).body.len_hint(), Some(13));
+/// assert_eq!(age.respond(&mut Request::new(Method::Get, "/?n=x")).status.as_u16(), 400);
 /// ```
 pub trait Handler: Send + Sync + 'static {
     /// Answers one request. The request is mutable so the handler can take its
     /// body without copying.
-    fn call(&self, req: &mut Request) -> Response;
+    fn call(&self, req: &mut Request) -> Reply;
+
+    /// Answers one request and waits for a pending reply: for tests and
+    /// direct calls, never on a server's event loop (which the server does
+    /// not do: it polls a pending reply instead).
+    fn respond(&self, req: &mut Request) -> Response {
+        self.call(req).wait()
+    }
 
     /// Whether this handler may block for some request (a router: whether any
     /// route may). Asked once when the server starts: event-loop servers
@@ -54,11 +78,12 @@ pub trait Handler: Send + Sync + 'static {
     }
 
     /// What this handler declares about `req` once its head has arrived (its
-    /// body is not read yet).
-    fn plan(&self, _req: &Request) -> Plan {
+    /// body is not read yet). The request is mutable so a router can keep
+    /// the route it found for the call that follows.
+    fn plan(&self, _req: &mut Request) -> Plan {
         Plan {
             blocking: self.is_blocking(),
-            body_limit: None,
+            ..Plan::default()
         }
     }
 
@@ -70,7 +95,7 @@ pub trait Handler: Send + Sync + 'static {
     /// let tagged = (|_: &mut Request| Response::text("hi")).with(|req: &mut Request, next: Next<'_>| {
     ///     next.run(req).header("X-Tag", "1")
     /// });
-    /// let resp = tagged.call(&mut Request::new(Method::Get, "/"));
+    /// let resp = tagged.respond(&mut Request::new(Method::Get, "/"));
     /// assert_eq!(resp.headers.get("x-tag").unwrap().as_bytes(), b"1");
     /// ```
     fn with<M: Middleware>(self, middleware: M) -> Chain
@@ -84,11 +109,11 @@ pub trait Handler: Send + Sync + 'static {
 impl<F, R> Handler for F
 where
     F: Fn(&mut Request) -> R + Send + Sync + 'static,
-    R: IntoResponse,
+    R: IntoReply,
 {
     #[inline]
-    fn call(&self, req: &mut Request) -> Response {
-        self(req).into_response()
+    fn call(&self, req: &mut Request) -> Reply {
+        self(req).into_reply()
     }
 }
 
@@ -96,7 +121,7 @@ where
 pub struct Blocking<H>(pub H);
 
 impl<H: Handler> Handler for Blocking<H> {
-    fn call(&self, req: &mut Request) -> Response {
+    fn call(&self, req: &mut Request) -> Reply {
         self.0.call(req)
     }
 
@@ -104,7 +129,7 @@ impl<H: Handler> Handler for Blocking<H> {
         true
     }
 
-    fn plan(&self, req: &Request) -> Plan {
+    fn plan(&self, req: &mut Request) -> Plan {
         Plan {
             blocking: true,
             ..self.0.plan(req)
@@ -115,6 +140,51 @@ impl<H: Handler> Handler for Blocking<H> {
 /// Marks `handler` as blocking: event loops run it on their worker pool.
 pub fn blocking<H: Handler>(handler: H) -> Blocking<H> {
     Blocking(handler)
+}
+
+/// A handler that takes its body as it arrives; see [`streaming`].
+pub struct Streaming<H>(pub H);
+
+/// Calls `handler` as soon as the request head is in; it pulls the body with
+/// [`Request::body_stream`] — asynchronously in a pending reply, or with
+/// `std::io::Read` when it is also [`blocking`] (it then runs on a worker
+/// thread in every model, since the connection's own thread keeps feeding
+/// the body). The server reads the socket only while the body's buffer has
+/// room, so an upload costs the buffer, not its size.
+///
+/// ```
+/// use osprey_web::{streaming, BodyMode, Handler, Method, Reply, Request, Response};
+/// let count = streaming(|req: &mut Request| {
+///     let mut body = req.body_stream().expect("a streamed body");
+///     Reply::pending(async move {
+///         let mut n = 0;
+///         while let Some(Ok(piece)) = body.chunk().await {
+///             n += piece.len();
+///         }
+///         Response::text(format!("{n} bytes"))
+///     })
+/// });
+/// assert_eq!(count.plan(&mut Request::new(Method::Post, "/")).body, BodyMode::Stream);
+/// ```
+pub fn streaming<H: Handler>(handler: H) -> Streaming<H> {
+    Streaming(handler)
+}
+
+impl<H: Handler> Handler for Streaming<H> {
+    fn call(&self, req: &mut Request) -> Reply {
+        self.0.call(req)
+    }
+
+    fn is_blocking(&self) -> bool {
+        self.0.is_blocking()
+    }
+
+    fn plan(&self, req: &mut Request) -> Plan {
+        Plan {
+            body: BodyMode::Stream,
+            ..self.0.plan(req)
+        }
+    }
 }
 
 /// A handler with a body limit of its own; see [`body_limit`].
@@ -131,8 +201,8 @@ pub struct BodyLimit<H> {
 /// use osprey_web::{body_limit, Handler, Method, Request, Response};
 /// let upload = body_limit(4, |_: &mut Request| Response::text("stored"));
 /// let mut big = Request::new(Method::Post, "/").with_body("12345");
-/// assert_eq!(upload.plan(&big).body_limit, Some(4));
-/// assert_eq!(upload.call(&mut big).status.as_u16(), 413);
+/// assert_eq!(upload.plan(&mut big).body_limit, Some(4));
+/// assert_eq!(upload.respond(&mut big).status.as_u16(), 413);
 /// ```
 pub fn body_limit<H: Handler>(limit: u64, handler: H) -> BodyLimit<H> {
     BodyLimit {
@@ -142,10 +212,10 @@ pub fn body_limit<H: Handler>(limit: u64, handler: H) -> BodyLimit<H> {
 }
 
 impl<H: Handler> Handler for BodyLimit<H> {
-    fn call(&self, req: &mut Request) -> Response {
+    fn call(&self, req: &mut Request) -> Reply {
         // The server enforces the limit before reading; this covers direct calls.
         if req.body().len() as u64 > self.limit {
-            return Response::status_text(Status::CONTENT_TOO_LARGE);
+            return Response::status_text(Status::CONTENT_TOO_LARGE).into();
         }
         self.inner.call(req)
     }
@@ -154,7 +224,7 @@ impl<H: Handler> Handler for BodyLimit<H> {
         self.inner.is_blocking()
     }
 
-    fn plan(&self, req: &Request) -> Plan {
+    fn plan(&self, req: &mut Request) -> Plan {
         let inner = self.inner.plan(req);
         Plan {
             body_limit: Some(inner.body_limit.map_or(self.limit, |l| l.min(self.limit))),
@@ -170,26 +240,30 @@ impl<H: Handler> Handler for BodyLimit<H> {
 // cycle.
 
 /// Code that runs around a handler. Closures of type
-/// `Fn(&mut Request, Next<'_>) -> Response` are middleware.
+/// `Fn(&mut Request, Next<'_>) -> R`, where `R` is a [`Reply`] or anything
+/// [`IntoResponse`](crate::IntoResponse), are middleware.
 ///
 /// A middleware is one method taking the request and [`Next`], the rest of the
 /// chain. It may change the request before calling `next.run(req)`, change the
-/// response after, or answer without calling `next` at all (authentication,
-/// rate limits, CORS preflights). Middleware nest like an onion, in the order
+/// response after with [`Reply::map`] (which waits for a pending reply's
+/// response rather than blocking for it), or answer without calling `next`
+/// at all (authentication, rate limits, CORS preflights). Middleware nest like an onion, in the order
 /// they were added: the first added sees the request first and the response
 /// last. The built-ins are in the `osprey-middleware` crate
 /// (`osprey::middleware`).
 ///
 /// ```
-/// use osprey_web::{Handler, Method, Middleware, Next, Request, Response, Router};
+/// use osprey_web::{Handler, Method, Middleware, Next, Reply, Request, Response, Router};
 ///
 /// struct Tag(&'static str);
 /// impl Middleware for Tag {
-///     fn handle(&self, req: &mut Request, next: Next<'_>) -> Response {
-///         let resp = next.run(req);
-///         let seen = resp.headers.get("x-seen").map(|v| v.to_str().unwrap().to_string());
-///         let value = match seen { Some(s) => format!("{s},{}", self.0), None => self.0.into() };
-///         resp.header("X-Seen", value)
+///     fn handle(&self, req: &mut Request, next: Next<'_>) -> Reply {
+///         let tag = self.0;
+///         next.run(req).map(move |resp| {
+///             let seen = resp.headers.get("x-seen").map(|v| v.to_str().unwrap().to_string());
+///             let value = match seen { Some(s) => format!("{s},{tag}"), None => tag.into() };
+///             resp.header("X-Seen", value)
+///         })
 ///     }
 /// }
 ///
@@ -197,14 +271,14 @@ impl<H: Handler> Handler for BodyLimit<H> {
 ///     .with(Tag("outer"))
 ///     .with(Tag("inner"))
 ///     .get("/", |_: &mut Request| Response::text("hi"));
-/// let resp = app.call(&mut Request::new(Method::Get, "/"));
+/// let resp = app.respond(&mut Request::new(Method::Get, "/"));
 /// // The inner middleware saw the response first.
 /// let seen: Vec<_> = resp.headers.get_all("x-seen").map(|v| v.to_str().unwrap()).collect();
 /// assert_eq!(seen, ["inner", "inner,outer"]);
 /// ```
 pub trait Middleware: Send + Sync + 'static {
     /// Handles `req`, usually by calling `next.run(req)` somewhere inside.
-    fn handle(&self, req: &mut Request, next: Next<'_>) -> Response;
+    fn handle(&self, req: &mut Request, next: Next<'_>) -> Reply;
 
     /// Whether this middleware itself may block (it waits on a clock or a
     /// lock held across requests). Routes behind it then run on the worker
@@ -214,13 +288,14 @@ pub trait Middleware: Send + Sync + 'static {
     }
 }
 
-impl<F> Middleware for F
+impl<F, R> Middleware for F
 where
-    F: Fn(&mut Request, Next<'_>) -> Response + Send + Sync + 'static,
+    F: Fn(&mut Request, Next<'_>) -> R + Send + Sync + 'static,
+    R: IntoReply,
 {
     #[inline]
-    fn handle(&self, req: &mut Request, next: Next<'_>) -> Response {
-        self(req, next)
+    fn handle(&self, req: &mut Request, next: Next<'_>) -> Reply {
+        self(req, next).into_reply()
     }
 }
 
@@ -275,7 +350,7 @@ impl Chain {
 
 impl Handler for Chain {
     #[inline]
-    fn call(&self, req: &mut Request) -> Response {
+    fn call(&self, req: &mut Request) -> Reply {
         Next {
             chain: self,
             index: 0,
@@ -287,7 +362,7 @@ impl Handler for Chain {
         self.middleware_blocks() || self.endpoint.is_blocking()
     }
 
-    fn plan(&self, req: &Request) -> Plan {
+    fn plan(&self, req: &mut Request) -> Plan {
         let plan = self.endpoint.plan(req);
         Plan {
             blocking: plan.blocking || self.middleware_blocks(),
@@ -303,9 +378,9 @@ pub struct Next<'a> {
 }
 
 impl Next<'_> {
-    /// Runs the rest of the chain and returns its response.
+    /// Runs the rest of the chain and returns its reply.
     #[inline]
-    pub fn run(self, req: &mut Request) -> Response {
+    pub fn run(self, req: &mut Request) -> Reply {
         match self.chain.middleware.get(self.index) {
             Some(m) => m.handle(
                 req,
@@ -336,7 +411,7 @@ pub struct OwnedNext {
 
 impl OwnedNext {
     /// Runs the rest of the chain.
-    pub fn run(self, req: &mut Request) -> Response {
+    pub fn run(self, req: &mut Request) -> Reply {
         Next {
             chain: &self.chain,
             index: self.index,
@@ -358,7 +433,7 @@ mod tests {
             move |req: &mut Request, next: Next<'_>| {
                 log.lock().unwrap().push(format!("{name} in"));
                 if req.path() == "/stop" && name == "b" {
-                    return Response::status_text(Status::FORBIDDEN);
+                    return Response::status_text(Status::FORBIDDEN).into();
                 }
                 let r = next.run(req);
                 log.lock().unwrap().push(format!("{name} out"));
@@ -373,7 +448,7 @@ mod tests {
         .with(mw("a", log.clone()))
         .with(mw("b", log.clone()));
         assert_eq!(
-            chain.call(&mut Request::new(Method::Get, "/")).status,
+            chain.respond(&mut Request::new(Method::Get, "/")).status,
             Status::OK
         );
         assert_eq!(
@@ -382,7 +457,9 @@ mod tests {
         );
         log.lock().unwrap().clear();
         assert_eq!(
-            chain.call(&mut Request::new(Method::Get, "/stop")).status,
+            chain
+                .respond(&mut Request::new(Method::Get, "/stop"))
+                .status,
             Status::FORBIDDEN
         );
         assert_eq!(*log.lock().unwrap(), ["a in", "b in", "a out"]);
@@ -394,12 +471,12 @@ mod tests {
             |req: &mut Request, next: Next<'_>| {
                 let next = next.into_owned();
                 let mut moved = std::mem::take(req);
-                std::thread::spawn(move || next.run(&mut moved))
+                std::thread::spawn(move || next.run(&mut moved).wait())
                     .join()
                     .unwrap()
             },
         );
-        let resp = chain.call(&mut Request::new(Method::Get, "/there"));
+        let resp = chain.respond(&mut Request::new(Method::Get, "/there"));
         assert_eq!(resp.body.len_hint(), Some(6));
     }
 
@@ -407,7 +484,7 @@ mod tests {
     fn blocking_middleware_makes_the_chain_blocking() {
         struct Waits;
         impl Middleware for Waits {
-            fn handle(&self, req: &mut Request, next: Next<'_>) -> Response {
+            fn handle(&self, req: &mut Request, next: Next<'_>) -> Reply {
                 next.run(req)
             }
             fn is_blocking(&self) -> bool {
@@ -415,9 +492,9 @@ mod tests {
             }
         }
         let plain = Chain::new(|_: &mut Request| Response::text("x"));
-        assert!(!plain.plan(&Request::new(Method::Get, "/")).blocking);
+        assert!(!plain.plan(&mut Request::new(Method::Get, "/")).blocking);
         let chain = plain.with(Waits);
         assert!(chain.is_blocking());
-        assert!(chain.plan(&Request::new(Method::Get, "/")).blocking);
+        assert!(chain.plan(&mut Request::new(Method::Get, "/")).blocking);
     }
 }

@@ -44,7 +44,8 @@ pub use body::{Body, BodySender, BodySource, FileBody, Part, SendError};
 pub use cookie::{Cookie, SameSite};
 pub use error::{Error, Html, IntoResponse, Json};
 pub use handler::{
-    blocking, body_limit, Blocking, BodyLimit, Chain, Handler, Middleware, Next, OwnedNext, Plan,
+    blocking, body_limit, streaming, Blocking, BodyLimit, BodyMode, Chain, Handler, Middleware,
+    Next, OwnedNext, Plan, Streaming,
 };
 pub use incoming::{BodyFeeder, RequestBody};
 pub use reply::{Cancelled, IntoReply, Reply, Responder};

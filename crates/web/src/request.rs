@@ -16,6 +16,7 @@ use osprey_proto::{HeaderMap, Method, Status, Version};
 use serde::de::DeserializeOwned;
 
 use crate::error::Error;
+use crate::incoming::RequestBody;
 use crate::percent;
 use crate::time::Timer;
 
@@ -41,6 +42,10 @@ pub struct Request {
     extensions: Extensions,
     /// The server's timer queue for this connection's thread.
     timer: Option<Timer>,
+    /// The body as it arrives, for a handler that streams it.
+    body_stream: Option<RequestBody>,
+    /// A route match found by the handler's plan, for its call.
+    planned: Option<(usize, u32)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +76,8 @@ impl Default for Request {
             peer: None,
             extensions: Extensions::default(),
             timer: None,
+            body_stream: None,
+            planned: None,
         }
     }
 }
@@ -144,6 +151,8 @@ impl Request {
         self.trailers.clear();
         self.peer = peer;
         self.extensions.clear();
+        self.body_stream = None;
+        self.planned = None;
         self.decode_path()
     }
 
@@ -215,6 +224,31 @@ impl Request {
     /// thread), for waiting inside a pending reply without holding a thread.
     pub fn timer(&self) -> Timer {
         self.timer.clone().unwrap_or_default()
+    }
+
+    /// The body as it arrives, for a route that streams it (see
+    /// [`crate::streaming`]); taken once. `None` for other routes, whose body
+    /// is gathered whole ([`Request::body`]), and for requests without one.
+    pub fn body_stream(&mut self) -> Option<RequestBody> {
+        self.body_stream.take()
+    }
+
+    /// Gives the request its streamed body (the server does, at the head).
+    #[doc(hidden)]
+    pub fn set_body_stream(&mut self, body: RequestBody) {
+        self.body_stream = Some(body);
+    }
+
+    /// Keeps a route match from the plan for the call (the router does).
+    #[doc(hidden)]
+    pub fn set_planned(&mut self, planned: Option<(usize, u32)>) {
+        self.planned = planned;
+    }
+
+    /// Takes the match kept by [`Request::set_planned`].
+    #[doc(hidden)]
+    pub fn take_planned(&mut self) -> Option<(usize, u32)> {
+        self.planned.take()
     }
 
     /// Installs the server's timer queue (kept across refills).
@@ -312,7 +346,7 @@ impl Request {
     ///     Response::text(format!("user {}", req.param("id").unwrap()))
     /// });
     /// # use osprey_web::Handler;
-    /// let resp = app.call(&mut Request::new(Method::Get, "/users/42"));
+    /// let resp = app.respond(&mut Request::new(Method::Get, "/users/42"));
     /// assert_eq!(resp.body.len_hint(), Some(7));
     /// ```
     pub fn param(&self, name: &str) -> Option<&str> {

@@ -29,7 +29,7 @@ use smallvec::SmallVec;
 
 use crate::handler::{Chain, Handler, Middleware, Plan};
 use crate::percent;
-use crate::{Method, Request, Response, Status};
+use crate::{Method, Reply, Request, Response, Status};
 use osprey_proto::{HeaderName, HeaderValue};
 
 /// What to do with a path that matches only with its trailing slash added or
@@ -155,6 +155,9 @@ impl RouteDef {
 struct Route {
     names: Arc<[Box<str>]>,
     def: RouteDef,
+    /// Its index in the table's `chains`, for a match carried from the plan
+    /// to the call.
+    id: u32,
 }
 
 /// The routes ending at one tree position.
@@ -329,7 +332,14 @@ struct Table {
     /// Every method some route answers, for `OPTIONS *`.
     methods: Vec<Method>,
     any_method: bool,
+    /// Every route's chain by id.
+    chains: Vec<Chain>,
 }
+
+/// A match found by `plan` and kept in the request for the call: the table's
+/// identity and the route's id (fallbacks count from `FALLBACK_IDS`), so a
+/// request with a body is matched once, not twice.
+const FALLBACK_IDS: u32 = 1 << 31;
 
 /// Where a request goes.
 enum Target<'a> {
@@ -338,7 +348,8 @@ enum Target<'a> {
     /// The path exists, but not for this method.
     Method(&'a Endpoint),
     Redirect(String),
-    Fallback(&'a Chain),
+    /// The fallback with this index.
+    Fallback(usize),
     NotFound,
     BadPath,
     OptionsStar,
@@ -383,7 +394,9 @@ impl Table {
         let route = Route {
             names: param_names(&segs),
             def: def.clone(),
+            id: self.chains.len() as u32,
         };
+        self.chains.push(def.chain.clone());
         self.root.insert(&segs, route, &def.scope)?;
         match &def.method {
             Some(m) if !self.methods.contains(m) => self.methods.push(m.clone()),
@@ -479,15 +492,15 @@ impl Table {
         })
     }
 
-    fn fallback(&self, path: &str, segs: &[(usize, usize)]) -> Option<&Chain> {
-        self.fallbacks.iter().find_map(|(prefix, chain)| {
+    fn fallback(&self, path: &str, segs: &[(usize, usize)]) -> Option<usize> {
+        self.fallbacks.iter().position(|(prefix, _)| {
             let fits = prefix.len() <= segs.len()
                 && prefix.iter().zip(segs).all(|(p, &(s, e))| match p {
                     Seg::Literal(lit) => *decoded(&path[s..e]) == **lit,
                     Seg::Param(_) => e > s,
                     Seg::CatchAll(_) => true,
                 });
-            fits.then_some(chain)
+            fits
         })
     }
 
@@ -504,14 +517,33 @@ impl Table {
         methods
     }
 
-    fn dispatch(&self, req: &mut Request) -> Response {
+    /// This table's identity, for matches carried in a request.
+    fn id(&self) -> usize {
+        self as *const Table as usize
+    }
+
+    fn set_params(req: &mut Request, route: &Route, spans: Spans) {
+        req.clear_params();
+        if !route.names.is_empty() {
+            req.set_param_names(route.names.clone());
+            req.push_params(spans.into_iter());
+        }
+    }
+
+    fn dispatch(&self, req: &mut Request) -> Reply {
+        // Matched by the plan already (a request with a body): parameters
+        // are set, go straight to the route.
+        if let Some((table, id)) = req.take_planned() {
+            if table == self.id() {
+                return match id.checked_sub(FALLBACK_IDS) {
+                    None => self.chains[id as usize].call(req),
+                    Some(i) => self.fallbacks[i as usize].1.call(req),
+                };
+            }
+        }
         match self.target(req) {
             Target::Route(route, spans) => {
-                req.clear_params();
-                if !route.names.is_empty() {
-                    req.set_param_names(route.names.clone());
-                    req.push_params(spans.into_iter());
-                }
+                Table::set_params(req, route, spans);
                 route.def.chain.call(req)
             }
             Target::Method(ep) => {
@@ -522,6 +554,14 @@ impl Table {
                 // CORS layer there can answer its preflight.
                 Chain::from_parts(ep.scope.clone(), Arc::new(answer)).call(req)
             }
+            Target::Fallback(i) => self.fallbacks[i].1.call(req),
+            other => self.answer(other, req).into(),
+        }
+    }
+
+    /// The answers the router makes itself.
+    fn answer(&self, target: Target<'_>, req: &Request) -> Response {
+        match target {
             Target::Redirect(location) => {
                 let status = if matches!(req.method(), Method::Get | Method::Head) {
                     Status::MOVED_PERMANENTLY
@@ -530,8 +570,9 @@ impl Table {
                 };
                 Response::redirect(status, &location)
             }
-            Target::Fallback(chain) => chain.call(req),
-            Target::NotFound => Response::status_text(Status::NOT_FOUND),
+            Target::NotFound | Target::Route(..) | Target::Method(_) | Target::Fallback(_) => {
+                Response::status_text(Status::NOT_FOUND)
+            }
             Target::BadPath => Response::status_text(Status::BAD_REQUEST),
             Target::OptionsStar => {
                 let methods = if self.any_method {
@@ -551,10 +592,17 @@ impl Table {
         }
     }
 
-    fn plan(&self, req: &Request) -> Plan {
+    fn plan(&self, req: &mut Request) -> Plan {
         match self.target(req) {
-            Target::Route(route, ..) => route.def.chain.plan(req),
-            Target::Fallback(chain) => chain.plan(req),
+            Target::Route(route, spans) => {
+                Table::set_params(req, route, spans);
+                req.set_planned(Some((self.id(), route.id)));
+                route.def.chain.plan(req)
+            }
+            Target::Fallback(i) => {
+                req.set_planned(Some((self.id(), FALLBACK_IDS + i as u32)));
+                self.fallbacks[i].1.plan(req)
+            }
             _ => Plan::default(),
         }
     }
@@ -567,13 +615,13 @@ struct AutoAnswer {
 }
 
 impl Handler for AutoAnswer {
-    fn call(&self, req: &mut Request) -> Response {
+    fn call(&self, req: &mut Request) -> Reply {
         let answer = if *req.method() == Method::Options {
             Response::new(Status::NO_CONTENT)
         } else {
             Response::status_text(Status::METHOD_NOT_ALLOWED)
         };
-        answer.header(HeaderName::ALLOW, self.allow.clone())
+        answer.header(HeaderName::ALLOW, self.allow.clone()).into()
     }
 }
 
@@ -581,11 +629,11 @@ impl Handler for AutoAnswer {
 struct Dispatch(Table);
 
 impl Handler for Dispatch {
-    fn call(&self, req: &mut Request) -> Response {
+    fn call(&self, req: &mut Request) -> Reply {
         self.0.dispatch(req)
     }
 
-    fn plan(&self, req: &Request) -> Plan {
+    fn plan(&self, req: &mut Request) -> Plan {
         self.0.plan(req)
     }
 }
@@ -607,9 +655,9 @@ impl Handler for Dispatch {
 ///     .get("/", |_: &mut Request| Response::text("home"))
 ///     .nest("/api", api);
 ///
-/// let resp = app.call(&mut Request::new(Method::Get, "/api/users/42"));
+/// let resp = app.respond(&mut Request::new(Method::Get, "/api/users/42"));
 /// assert_eq!(resp.status, Status::OK);
-/// let resp = app.call(&mut Request::new(Method::Delete, "/api/users/42"));
+/// let resp = app.respond(&mut Request::new(Method::Delete, "/api/users/42"));
 /// assert_eq!(resp.status, Status::METHOD_NOT_ALLOWED);
 /// assert_eq!(resp.headers.get("allow").unwrap().as_bytes(), b"GET, HEAD, OPTIONS");
 /// ```
@@ -811,7 +859,7 @@ impl Router {
 }
 
 impl Handler for Router {
-    fn call(&self, req: &mut Request) -> Response {
+    fn call(&self, req: &mut Request) -> Reply {
         self.app().call(req)
     }
 
@@ -821,7 +869,7 @@ impl Handler for Router {
             || self.table.fallbacks.iter().any(|(_, c)| c.is_blocking())
     }
 
-    fn plan(&self, req: &Request) -> Plan {
+    fn plan(&self, req: &mut Request) -> Plan {
         self.app().plan(req)
     }
 }
@@ -858,7 +906,7 @@ mod tests {
     }
 
     fn get(app: &Router, target: &str) -> Response {
-        app.call(&mut Request::new(Method::Get, target))
+        app.respond(&mut Request::new(Method::Get, target))
     }
 
     #[test]
@@ -953,13 +1001,13 @@ mod tests {
             .post("/items", tag("create"))
             .delete("/items/:id", tag("del"));
         assert_eq!(get(&app, "/nothing").status, Status::NOT_FOUND);
-        let resp = app.call(&mut Request::new(Method::Put, "/items"));
+        let resp = app.respond(&mut Request::new(Method::Put, "/items"));
         assert_eq!(resp.status, Status::METHOD_NOT_ALLOWED);
         assert_eq!(
             resp.headers.get("allow").unwrap().as_bytes(),
             b"GET, HEAD, POST, OPTIONS"
         );
-        let resp = app.call(&mut Request::new(Method::Get, "/items/3"));
+        let resp = app.respond(&mut Request::new(Method::Get, "/items/3"));
         assert_eq!(
             resp.headers.get("allow").unwrap().as_bytes(),
             b"DELETE, OPTIONS"
@@ -972,9 +1020,9 @@ mod tests {
         let app = Router::new()
             .get("/users/new", tag("form"))
             .post("/users/:id", tag("update"));
-        let resp = app.call(&mut Request::new(Method::Post, "/users/new"));
+        let resp = app.respond(&mut Request::new(Method::Post, "/users/new"));
         assert_eq!(body(&resp), "update id=new");
-        let resp = app.call(&mut Request::new(Method::Put, "/users/new"));
+        let resp = app.respond(&mut Request::new(Method::Put, "/users/new"));
         assert_eq!(
             resp.headers.get("allow").unwrap().as_bytes(),
             b"GET, HEAD, POST, OPTIONS"
@@ -987,19 +1035,19 @@ mod tests {
             .get("/page", tag("page"))
             .put("/page", tag("put"))
             .options("/custom", |_: &mut Request| Response::text("mine"));
-        let head = app.call(&mut Request::new(Method::Head, "/page"));
+        let head = app.respond(&mut Request::new(Method::Head, "/page"));
         assert_eq!((head.status, body(&head)), (Status::OK, "page".to_string()));
-        let opts = app.call(&mut Request::new(Method::Options, "/page"));
+        let opts = app.respond(&mut Request::new(Method::Options, "/page"));
         assert_eq!(opts.status, Status::NO_CONTENT);
         assert_eq!(
             opts.headers.get("allow").unwrap().as_bytes(),
             b"GET, HEAD, PUT, OPTIONS"
         );
         assert_eq!(
-            body(&app.call(&mut Request::new(Method::Options, "/custom"))),
+            body(&app.respond(&mut Request::new(Method::Options, "/custom"))),
             "mine"
         );
-        let star = app.call(&mut Request::new(Method::Options, "*"));
+        let star = app.respond(&mut Request::new(Method::Options, "*"));
         assert_eq!(star.status, Status::NO_CONTENT);
         assert_eq!(
             star.headers.get("allow").unwrap().as_bytes(),
@@ -1014,11 +1062,11 @@ mod tests {
             .get("/hook", tag("get"));
         assert_eq!(body(&get(&app, "/hook")), "get");
         assert_eq!(
-            body(&app.call(&mut Request::new(Method::Patch, "/hook"))),
+            body(&app.respond(&mut Request::new(Method::Patch, "/hook"))),
             "any"
         );
         assert_eq!(
-            body(&app.call(&mut Request::new(
+            body(&app.respond(&mut Request::new(
                 Method::Extension("PURGE".into()),
                 "/hook"
             ))),
@@ -1034,7 +1082,7 @@ mod tests {
         let r = get(&app, "/docs?x=1");
         assert_eq!(r.status, Status::MOVED_PERMANENTLY);
         assert_eq!(r.headers.get("location").unwrap().as_bytes(), b"/docs/?x=1");
-        let r = app.call(&mut Request::new(Method::Post, "/form/"));
+        let r = app.respond(&mut Request::new(Method::Post, "/form/"));
         assert_eq!(r.status, Status::PERMANENT_REDIRECT);
         assert_eq!(r.headers.get("location").unwrap().as_bytes(), b"/form");
         // Never toward another host.
@@ -1066,7 +1114,7 @@ mod tests {
         assert!(r.headers.contains("x-api"));
         assert_eq!(body(&get(&app, "/v/2/info")), "info version=2");
         // The child's middleware wraps its automatic answers and its fallback.
-        let r = app.call(&mut Request::new(Method::Post, "/api/users/7"));
+        let r = app.respond(&mut Request::new(Method::Post, "/api/users/7"));
         assert_eq!(r.status, Status::METHOD_NOT_ALLOWED);
         assert!(r.headers.contains("x-api"));
         let r = get(&app, "/api/missing");
@@ -1113,7 +1161,7 @@ mod tests {
             .get("/slow", blocking(tag("slow")))
             .post("/upload", body_limit(1024, tag("up")));
         assert!(app.is_blocking());
-        let plan = |m: Method, t: &str| app.plan(&Request::new(m, t));
+        let plan = |m: Method, t: &str| app.plan(&mut Request::new(m, t));
         assert_eq!(plan(Method::Get, "/fast"), Plan::default());
         assert!(plan(Method::Get, "/slow").blocking);
         assert_eq!(plan(Method::Post, "/upload").body_limit, Some(1024));
@@ -1129,7 +1177,7 @@ mod tests {
         assert_eq!(body(&get(&app, "/x/y")), "fallback /x/y");
         // A known path with another method is still 405, not the fallback.
         assert_eq!(
-            app.call(&mut Request::new(Method::Post, "/")).status,
+            app.respond(&mut Request::new(Method::Post, "/")).status,
             Status::METHOD_NOT_ALLOWED
         );
     }

@@ -32,7 +32,7 @@ proptest! {
             .get("/a/:x", |_: &mut Request| Response::text("x"))
             .get("/a/b/*rest", |_: &mut Request| Response::text("rest"))
             .post("/c", |_: &mut Request| Response::text("c"));
-        let status = app.call(&mut Request::new(Method::Get, &target)).status;
+        let status = app.respond(&mut Request::new(Method::Get, &target)).status;
         prop_assert!(
             [Status::OK, Status::NOT_FOUND, Status::METHOD_NOT_ALLOWED, Status::BAD_REQUEST,
              Status::MOVED_PERMANENTLY].contains(&status),
@@ -50,7 +50,7 @@ proptest! {
             app = app.get(p, move |_: &mut Request| Response::text(name.clone()));
         }
         for p in &paths {
-            let resp = app.call(&mut Request::new(Method::Get, p));
+            let resp = app.respond(&mut Request::new(Method::Get, p));
             prop_assert_eq!(resp.status, Status::OK);
             prop_assert_eq!(resp.body.len_hint(), Some(p.len() as u64));
         }
