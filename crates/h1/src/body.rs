@@ -180,6 +180,15 @@ impl BodyDecoder {
         matches!(self.kind, Kind::Done)
     }
 
+    /// Body bytes still to come, when the length is known.
+    pub fn remaining(&self) -> Option<u64> {
+        match self.kind {
+            Kind::Done => Some(0),
+            Kind::Length(left) => Some(left),
+            _ => None,
+        }
+    }
+
     /// Body bytes decoded so far.
     pub fn received(&self) -> u64 {
         self.received

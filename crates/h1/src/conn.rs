@@ -77,6 +77,9 @@ pub struct ServerConn {
     /// Requests read whose responses have not started, oldest first.
     unanswered: VecDeque<RequestMeta>,
     upgrade_accepted: bool,
+    /// The handler reads the current request's body as it arrives: an answer
+    /// written before the body's end does not stop the reading.
+    body_streamed: bool,
     /// False once any exchange has said the connection ends after it.
     keep_alive: bool,
 }
@@ -91,6 +94,7 @@ impl ServerConn {
             writing: Writing::Idle,
             unanswered: VecDeque::new(),
             upgrade_accepted: false,
+            body_streamed: false,
             keep_alive: true,
         }
     }
@@ -109,6 +113,7 @@ impl ServerConn {
                     self.unanswered.push_back(RequestMeta::of(head));
                     self.reading = Reading::Body;
                     self.upgrade_accepted = false;
+                    self.body_streamed = false;
                     Ok((len, Event::Head))
                 }
                 Err(e) => Err(self.fail(e)),
@@ -184,6 +189,36 @@ impl ServerConn {
         self.reading == Reading::Body && !self.decoder.is_done()
     }
 
+    /// Body bytes of the current request still to come, when its length is
+    /// known (`Content-Length`); `Some(0)` once it is complete.
+    pub fn body_remaining(&self) -> Option<u64> {
+        self.decoder.remaining()
+    }
+
+    /// Body bytes of the current request received so far.
+    pub fn body_received(&self) -> u64 {
+        self.decoder.received()
+    }
+
+    /// Says that the handler reads the current request's body as it arrives
+    /// (call after [`Event::Head`]): a response written before the body's end
+    /// then does not end the reading, so request and response can stream at
+    /// once. If the body is abandoned, call [`ServerConn::abandon_body`].
+    pub fn stream_body(&mut self) {
+        self.body_streamed = true;
+    }
+
+    /// The rest of the current request's body will not be read: nothing after
+    /// it can be trusted as a next request, so the connection closes once the
+    /// responses due are written (RFC 9112 §9.6 allows closing after an
+    /// early response; the caller closes gracefully).
+    pub fn abandon_body(&mut self) {
+        if self.reading == Reading::Body && !self.decoder.is_done() {
+            self.keep_alive = false;
+            self.reading = Reading::Closed;
+        }
+    }
+
     /// Makes the machine fresh for a new connection, keeping its allocations.
     pub fn reset(&mut self) {
         self.parser.reset();
@@ -192,6 +227,7 @@ impl ServerConn {
         self.writing = Writing::Idle;
         self.unanswered.clear();
         self.upgrade_accepted = false;
+        self.body_streamed = false;
         self.keep_alive = true;
     }
 
@@ -251,6 +287,7 @@ impl ServerConn {
             // body would be taken for the next request, so close instead
             // (RFC 9110 §10.1.1 allows either; closing is the one without guesses).
             if self.reading == Reading::Body
+                && !self.body_streamed
                 && self.unanswered.is_empty()
                 && !self.decoder.is_done()
             {
@@ -391,5 +428,67 @@ impl ServerConn {
         self.reading = Reading::Closed;
         self.writing = Writing::Closed;
         self.keep_alive = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::EncodeConfig;
+
+    fn head_then<'a>(conn: &mut ServerConn, input: &'a [u8]) -> &'a [u8] {
+        let (n, event) = conn.read(input).unwrap();
+        assert_eq!(event, Event::Head);
+        &input[n..]
+    }
+
+    #[test]
+    fn an_answer_before_the_end_of_a_streamed_body_keeps_reading_it() {
+        let mut conn = ServerConn::new(Limits::default());
+        let rest = head_then(
+            &mut conn,
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nabc",
+        );
+        conn.stream_body();
+        let mut out: OutQueue<()> = OutQueue::new();
+        conn.write_head(
+            &mut out,
+            Status::OK,
+            &HeaderMap::new(),
+            BodyLength::Empty,
+            &EncodeConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(conn.read(rest).unwrap(), (3, Event::Data(0..3)));
+        assert_eq!(conn.body_remaining(), Some(3));
+        assert_eq!(conn.read(b"def").unwrap(), (3, Event::Data(0..3)));
+        assert_eq!(conn.read(b"").unwrap(), (0, Event::End));
+        assert!(
+            !conn.should_close(),
+            "the body was read: the connection lives on"
+        );
+    }
+
+    #[test]
+    fn an_abandoned_body_closes_the_connection() {
+        let mut conn = ServerConn::new(Limits::default());
+        let _ = head_then(
+            &mut conn,
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\n",
+        );
+        conn.stream_body();
+        let mut out: OutQueue<()> = OutQueue::new();
+        conn.write_head(
+            &mut out,
+            Status::UNAUTHORIZED,
+            &HeaderMap::new(),
+            BodyLength::Empty,
+            &EncodeConfig::default(),
+        )
+        .unwrap();
+        assert!(!conn.should_close());
+        conn.abandon_body();
+        assert!(conn.should_close());
+        assert_eq!(conn.read(b"abcdef").unwrap(), (0, Event::Closed));
     }
 }

@@ -25,7 +25,7 @@ use osprey_rt::signals::Shutdown;
 use osprey_web::Timer;
 
 use crate::conn::{Connection, Env, Readiness, Turn};
-use crate::machine::Pools;
+use crate::machine::{Offload, Pools};
 use crate::service::Service;
 use crate::timers::Timers;
 use crate::transport::AnyTransport;
@@ -39,6 +39,16 @@ struct ThreadWaker(std::thread::Thread);
 impl Wake for ThreadWaker {
     fn wake(self: Arc<Self>) {
         self.0.unpark();
+    }
+}
+
+/// Blocking handlers that stream their body run on the process's shared
+/// pool (every other blocking handler runs in place).
+struct SharedWorkers<'a>(&'a Service);
+
+impl Offload for SharedWorkers<'_> {
+    fn spawn(&mut self, job: Box<dyn FnOnce() + Send>) -> Result<(), ()> {
+        self.0.shared_workers().try_run(job).map_err(|_| ())
     }
 }
 
@@ -79,7 +89,8 @@ pub(crate) fn serve_connection(
             service,
             date: date.get(),
             now: Instant::now(),
-            offload: None,
+            workers: &mut SharedWorkers(service),
+            blocking_in_place: true,
             pools,
             timer: &timer,
             make_waker: &make_waker,

@@ -48,6 +48,19 @@ pub const MAX_PIPELINE: usize = 32;
 /// and stops pulling its response stream: a slow reader costs at most this much.
 pub const OUTPUT_HIGH_WATER: usize = 256 * 1024;
 
+/// Request-body bytes buffered for a handler that streams its body (see
+/// `osprey_web::streaming`); while it is full the connection stops reading
+/// its socket, so a fast uploader is held back by TCP flow control. 256 KiB
+/// keeps a disk-bound consumer busy between wake-ups.
+pub const BODY_BUFFER: usize = 256 * 1024;
+
+/// When a handler answers without reading all of a request's body (a 401, a
+/// 413 from a streaming route), up to this many remaining bytes of a
+/// `Content-Length` body are read and discarded so the connection can carry
+/// the next request; a longer or chunked remainder closes the connection
+/// after the answer instead (gracefully, see `LINGER_TIMEOUT`).
+pub const DRAIN_LIMIT: u64 = 1 << 20;
+
 /// Initial read buffer per active connection (grows to `max_head` for a head
 /// that needs it). Idle connections hold none.
 pub const READ_BUFFER: usize = 16 * 1024;
@@ -100,6 +113,10 @@ pub struct Config {
     pub output_high_water: usize,
     /// See [`READ_BUFFER`].
     pub read_buffer: usize,
+    /// See [`BODY_BUFFER`].
+    pub body_buffer: usize,
+    /// See [`DRAIN_LIMIT`].
+    pub drain_limit: u64,
     /// See [`BLOCKING_THREADS`].
     pub blocking_threads: usize,
     /// See [`BLOCKING_QUEUE`].
@@ -132,6 +149,8 @@ impl Default for Config {
             max_pipeline: MAX_PIPELINE,
             output_high_water: OUTPUT_HIGH_WATER,
             read_buffer: READ_BUFFER,
+            body_buffer: BODY_BUFFER,
+            drain_limit: DRAIN_LIMIT,
             blocking_threads: BLOCKING_THREADS,
             blocking_queue: BLOCKING_QUEUE,
             read_per_turn: READ_PER_TURN,

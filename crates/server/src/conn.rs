@@ -91,8 +91,10 @@ pub(crate) struct Env<'a> {
     pub service: &'a Service,
     pub date: &'a [u8],
     pub now: Instant,
-    /// Where blocking handlers run; `None` runs them in place.
-    pub offload: Option<&'a mut dyn Offload>,
+    /// Worker threads for blocking handlers.
+    pub workers: &'a mut dyn Offload,
+    /// Whether blocking handlers run in place (see `Cx::blocking_in_place`).
+    pub blocking_in_place: bool,
     pub pools: &'a mut Pools,
     /// The timer queue of this thread, for pending replies.
     pub timer: &'a osprey_web::Timer,
@@ -103,16 +105,13 @@ pub(crate) struct Env<'a> {
 impl<'e> Env<'e> {
     /// The machine's context for one connection, borrowing this environment.
     fn cx<'c>(&'c mut self, peer: SocketAddr, waker: &'c mut Option<Waker>) -> Cx<'c> {
-        let offload: Option<&'c mut dyn Offload> = match &mut self.offload {
-            Some(o) => Some(&mut **o),
-            None => None,
-        };
         Cx::new(
             self.service,
             self.date,
             self.now,
             peer,
-            offload,
+            &mut *self.workers,
+            self.blocking_in_place,
             self.pools,
             self.timer,
             waker,
@@ -183,7 +182,7 @@ impl Connection {
         let now = env.now;
         if self.bufs.is_none() {
             // Idle: nothing to do until the peer sends something.
-            if !ready.readable {
+            if !ready.readable && self.machine.is_idle() {
                 return Turn::Wait {
                     read: true,
                     write: false,
@@ -269,9 +268,13 @@ impl Connection {
         }
         let write = !bufs.out.is_empty() || self.transport.has_pending_output();
         let read = next == Next::Read && !self.input_ended;
-        if !write && bufs.input.is_empty() && self.machine.is_idle() {
-            // Between messages: lend everything back.
-            self.machine.release(cx.pools);
+        if !write && bufs.input.is_empty() {
+            // Nothing buffered either way (between requests, or waiting for
+            // a reply): lend the buffers back, and the machine's state too
+            // when no exchange is under way.
+            if self.machine.is_idle() {
+                self.machine.release(cx.pools);
+            }
             give_buffers(
                 &mut cx.pools.buffers,
                 self.bufs.take().expect("present"),
@@ -332,10 +335,12 @@ impl Connection {
                 }
             }
             Deadline::Machine(expiry) => {
-                if let Some(bufs) = self.bufs.as_deref_mut() {
-                    let mut cx = env.cx(self.peer, &mut self.waker);
-                    self.machine.timed_out(&mut cx, bufs, expiry);
+                if self.bufs.is_none() {
+                    self.bufs = Some(take_buffers(&mut env.pools.buffers, config));
                 }
+                let bufs = self.bufs.as_deref_mut().expect("taken above");
+                let mut cx = env.cx(self.peer, &mut self.waker);
+                self.machine.timed_out(&mut cx, bufs, expiry);
                 // One chance for the 408 to go out, then linger or close.
                 ready.writable = true;
                 match self.turn(io, env, ready) {
@@ -430,7 +435,11 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use osprey_web::{Body, FileBody, Request, Response};
+    use std::sync::Mutex;
+
+    use osprey_web::{
+        streaming, Body, FileBody, Reply, Request, Responder, Response, Router, Status,
+    };
 
     use super::*;
 
@@ -509,8 +518,16 @@ mod tests {
         }
     }
 
+    struct NoWorkers;
+    impl Offload for NoWorkers {
+        fn spawn(&mut self, _: Box<dyn FnOnce() + Send>) -> Result<(), ()> {
+            Err(())
+        }
+    }
+
     /// A server's worth of state for driving one connection by hand.
     struct Harness {
+        workers: NoWorkers,
         service: Service,
         timer: osprey_web::Timer,
         pools: Pools,
@@ -526,15 +543,61 @@ mod tests {
                 std::fs::write(&path, vec![b'f'; 200_000]).unwrap();
                 let file = File::open(&path).unwrap();
                 std::fs::remove_file(&path).unwrap();
-                Response::new(osprey_web::Status::OK).body(Body::File(FileBody {
+                Response::new(Status::OK).body(Body::File(FileBody {
                     file: Arc::new(file),
                     offset: 10,
                     len: 150_000,
                 }))
             }
             "/big" => Response::text("x".repeat(100_000)),
+            "/bye" => panic!("never called: the request was refused"),
             _ => Response::text(format!("hi {}", req.path())),
         }
+    }
+
+    /// Responders of `/later` requests, answered by the test.
+    static LATER: Mutex<Vec<Responder>> = Mutex::new(Vec::new());
+    /// Gates of `/slow-consumer` handlers: the body is read once one fires.
+    static GATES: Mutex<Vec<Responder>> = Mutex::new(Vec::new());
+
+    fn app() -> Router {
+        Router::new()
+            .get("/later", |_: &mut Request| {
+                let (responder, reply) = Reply::later();
+                LATER.lock().unwrap().push(responder);
+                reply
+            })
+            .post(
+                "/count",
+                streaming(|req: &mut Request| {
+                    let mut body = req.body_stream().expect("a streamed body");
+                    Reply::pending(async move {
+                        let mut n = 0;
+                        while let Some(piece) = body.chunk().await {
+                            n += piece.expect("intact").len();
+                        }
+                        Response::text(format!("{n} bytes"))
+                    })
+                }),
+            )
+            .post(
+                "/slow-consumer",
+                streaming(|req: &mut Request| {
+                    let mut body = req.body_stream().expect("a streamed body");
+                    let (gate, opened) = Reply::later();
+                    GATES.lock().unwrap().push(gate);
+                    Reply::pending(async move {
+                        let _ = opened.await;
+                        let all = body.collect(usize::MAX).await.expect("intact");
+                        Response::text(format!("{} bytes", all.len()))
+                    })
+                }),
+            )
+            .post(
+                "/refuse",
+                streaming(|_: &mut Request| Response::status_text(Status::UNAUTHORIZED)),
+            )
+            .fallback(handler)
     }
 
     impl Harness {
@@ -545,7 +608,8 @@ mod tests {
             };
             let now = Instant::now();
             Harness {
-                service: Service::new(Arc::new(handler), config),
+                workers: NoWorkers,
+                service: Service::new(Arc::new(app()), config),
                 timer: osprey_web::Timer::default(),
                 pools: Pools::default(),
                 now,
@@ -565,7 +629,8 @@ mod tests {
                     service: &self.service,
                     date: b"Thu, 01 Jan 2026 00:00:00 GMT",
                     now: self.now,
-                    offload: None,
+                    workers: &mut self.workers,
+                    blocking_in_place: true,
                     pools: &mut self.pools,
                     timer: &self.timer,
                     make_waker: &MAKE,
@@ -768,5 +833,152 @@ mod tests {
         // The head was complete: the truncated request gets its 400.
         assert!(h.pipe.take().starts_with("HTTP/1.1 400 Bad Request\r\n"));
         assert_eq!(turn, Turn::Closed);
+    }
+
+    #[test]
+    fn a_pending_reply_holds_the_connection_until_it_is_answered() {
+        let mut h = Harness::new();
+        h.pipe
+            .send(b"GET /later HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(
+            h.turn(READY),
+            Turn::Wait {
+                read: false,
+                write: false
+            },
+            "waiting for the waker, not the socket"
+        );
+        assert_eq!(h.pipe.take(), "");
+        assert_eq!(h.conn.deadline(&h.service.config).1, Deadline::Stalled);
+        let responder = LATER.lock().unwrap().pop().unwrap();
+        responder.send(Response::text("answered")).unwrap();
+        // Woken: the socket is as the last turn left it (writable).
+        h.turn(READY);
+        // The pipelined request waited its turn, and went out right after.
+        assert_eq!(h.pipe.take(), ok("answered") + &ok("hi /after"));
+    }
+
+    #[test]
+    fn a_pending_reply_is_cancelled_when_the_connection_goes() {
+        let mut h = Harness::new();
+        h.pipe.send(b"GET /later HTTP/1.1\r\nHost: x\r\n\r\n");
+        h.turn(READY);
+        let responder = LATER.lock().unwrap().pop().unwrap();
+        assert!(!responder.is_cancelled());
+        h.conn.release(&mut h.pools, &h.service.config);
+        assert!(
+            responder.is_cancelled(),
+            "the reply was dropped with the connection"
+        );
+    }
+
+    #[test]
+    fn a_streamed_body_reaches_its_handler_in_pieces() {
+        let mut h = Harness::new();
+        h.pipe
+            .send(b"POST /count HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+        h.turn(READY);
+        assert_eq!(h.pipe.take(), "", "the handler waits for the body");
+        h.pipe.send(b"5\r\nhello\r\n");
+        h.turn(READY);
+        h.pipe.send(b"6\r\n world\r\n0\r\n\r\n");
+        h.turn(READY);
+        assert_eq!(h.pipe.take(), ok("11 bytes"));
+    }
+
+    #[test]
+    fn a_full_body_buffer_stops_reading_the_socket() {
+        let mut h = Harness::new();
+        h.service.config.body_buffer = 1024;
+        let body = vec![b'b'; 100_000];
+        h.pipe
+            .send(b"POST /slow-consumer HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
+        h.pipe.send(&body);
+        assert_eq!(
+            h.turn(READY),
+            Turn::Wait {
+                read: false,
+                write: false
+            }
+        );
+        // At most the buffer plus one read was taken from the socket.
+        let unread = h.pipe.incoming.len();
+        assert!(
+            unread >= 100_000 - 1024 - h.service.config.read_buffer,
+            "{unread}"
+        );
+        assert_ne!(
+            h.conn.deadline(&h.service.config).1,
+            Deadline::Machine(Expiry::Body),
+            "a consumer holding the body up is not the client's fault"
+        );
+        GATES.lock().unwrap().pop().unwrap().send("go").unwrap();
+        for _ in 0..1000 {
+            if !h.pipe.written.is_empty() {
+                break;
+            }
+            h.turn(READY);
+        }
+        assert_eq!(h.pipe.take(), ok("100000 bytes"));
+        assert!(h.pipe.incoming.is_empty());
+    }
+
+    #[test]
+    fn continue_is_sent_only_when_the_handler_reads() {
+        let mut h = Harness::new();
+        h.pipe.send(
+            b"POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n",
+        );
+        h.turn(READY);
+        assert_eq!(h.pipe.take(), "HTTP/1.1 100 Continue\r\n\r\n");
+        h.pipe.send(b"abc");
+        h.turn(READY);
+        assert_eq!(h.pipe.take(), ok("3 bytes"));
+
+        // A handler that answers without reading never invites the body, and
+        // the connection then closes (the client may still send it).
+        let mut h = Harness::new();
+        h.pipe.send(
+            b"POST /refuse HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n",
+        );
+        h.turn(READY);
+        let written = h.pipe.take();
+        assert!(
+            written.starts_with("HTTP/1.1 401 Unauthorized\r\n"),
+            "{written}"
+        );
+        assert!(
+            written.contains("Connection: close\r\n") || h.pipe.shut,
+            "{written}"
+        );
+    }
+
+    #[test]
+    fn an_unread_short_body_is_drained_and_the_connection_kept() {
+        let mut h = Harness::new();
+        h.pipe
+            .send(b"POST /refuse HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhel");
+        h.turn(READY);
+        assert!(h.pipe.take().starts_with("HTTP/1.1 401 Unauthorized\r\n"));
+        h.pipe.send(b"loGET /next HTTP/1.1\r\nHost: x\r\n\r\n");
+        h.turn(READY);
+        assert_eq!(h.pipe.take(), ok("hi /next"));
+        assert!(!h.pipe.shut);
+    }
+
+    #[test]
+    fn an_unread_long_body_closes_after_the_answer() {
+        let mut h = Harness::new();
+        h.pipe
+            .send(b"POST /refuse HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\nsome");
+        let turn = h.turn(READY);
+        let written = h.pipe.take();
+        assert!(
+            written.starts_with("HTTP/1.1 401 Unauthorized\r\n"),
+            "{written}"
+        );
+        // Lingering: our side is shut, the rest is read and thrown away.
+        assert!(h.pipe.shut);
+        assert!(matches!(turn, Turn::Wait { read: true, .. }));
     }
 }

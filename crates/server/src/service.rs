@@ -2,9 +2,11 @@
 //! settings. The models hand it to each loop or thread they start.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use osprey_web::{Handler, Request, Response};
+use osprey_rt::workers::WorkerPool;
+
+use osprey_web::{Handler, Reply, Request};
 
 use crate::config::Config;
 
@@ -15,6 +17,10 @@ pub(crate) struct Service {
     /// worker pool (a router walks its routes to answer).
     pub may_block: bool,
     pub config: Config,
+    /// The blocking models' worker threads, for blocking handlers that
+    /// stream their request body; started on first use (in a `fork` child,
+    /// by the child).
+    workers: OnceLock<WorkerPool>,
 }
 
 impl Service {
@@ -23,11 +29,23 @@ impl Service {
             may_block: handler.is_blocking(),
             handler,
             config,
+            workers: OnceLock::new(),
         }
+    }
+
+    /// A worker pool shared by every connection of this process.
+    pub fn shared_workers(&self) -> &WorkerPool {
+        self.workers.get_or_init(|| {
+            WorkerPool::new(
+                "osprey-blocking",
+                self.config.blocking_threads,
+                self.config.blocking_queue,
+            )
+        })
     }
 }
 
 /// Calls the handler, turning a panic into `None` (the caller answers 500).
-pub(crate) fn call_handler(handler: &dyn Handler, request: &mut Request) -> Option<Response> {
+pub(crate) fn call_handler(handler: &dyn Handler, request: &mut Request) -> Option<Reply> {
     catch_unwind(AssertUnwindSafe(|| handler.call(request))).ok()
 }

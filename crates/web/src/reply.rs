@@ -182,6 +182,16 @@ impl Reply {
     }
 }
 
+/// A reply can be awaited inside another pending reply (a middleware racing
+/// it against a timer, a handler composing others).
+impl Future for Reply {
+    type Output = Response;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        Reply::poll(self.get_mut(), cx)
+    }
+}
+
 impl<T: IntoResponse> From<T> for Reply {
     #[inline]
     fn from(value: T) -> Reply {

@@ -2,24 +2,32 @@
 //! joined to the handler.
 //!
 //! For each request it parses the head, fills the [`Request`], asks the
-//! handler's [`Plan`] (a body limit, whether it blocks), gathers the body,
-//! calls the handler (in place, or on the worker pool when the plan says it
-//! blocks and the model has one), encodes the response and pulls a streamed
-//! body while the output is below its high-water mark. Responses go out in
-//! request order (RFC 9112 §9.3.2); a request is read only once the previous
-//! response has started.
+//! handler's [`Plan`] (a body limit, whether it blocks, whether it streams the
+//! body), then either gathers the body and calls the handler, or calls the
+//! handler at once and feeds it the body as it arrives ([`BodyFeeder`], with
+//! backpressure: input is consumed only while the body buffer has room). The
+//! handler runs in place, or on a worker pool when its plan says it blocks
+//! (always so when it also streams its body: this connection's thread must
+//! stay free to feed it). Its [`Reply`] is ready, or pending and polled again
+//! whenever the connection's waker fires. The response is encoded, and a
+//! streamed body is pulled while the output is below its high-water mark.
+//! Responses go out in request order (RFC 9112 §9.3.2); the next request is
+//! read only once the previous exchange is over.
 //!
 //! Its exchange state ([`State`]: the parser, the request, the phase) is lent
 //! from the thread's pool while a request is under way and given back when
 //! the connection is idle, so an idle keep-alive connection holds none.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use osprey_h1::{BodyFraming, BodyLength, EncodeConfig, Event, ProtoError, ServerConn, CONTINUE};
 use osprey_proto::{HeaderMap, Status};
-use osprey_web::{Body, BodySource, Part, Plan, Request, Response};
+use osprey_web::{
+    Body, BodyFeeder, BodyMode, BodySource, Part, Plan, Reply, Request, Response, Timer,
+};
 
 use super::raw::Raw;
 use super::{AnyMachine, Cx, Expiry, Machine, Next, Pools};
@@ -32,12 +40,14 @@ use crate::transport::Out;
 /// until it is done, then `Some(None)` if it panicked.
 type ReplySlot = Arc<Mutex<Option<Option<Response>>>>;
 
-/// What the exchange under way is doing.
+/// What the exchange under way is doing with its reply.
 enum Phase {
-    /// Reading and answering requests.
+    /// No exchange, or its response is complete: read the next request.
     Requests,
     /// A blocking handler has the request on the worker pool.
     Handler(ReplySlot),
+    /// The handler's reply is pending: poll it when woken.
+    Pending(Reply),
     /// Pulling a response stream.
     Streaming(Box<dyn BodySource>),
     /// A `101` went out: this machine hands the connection to the next one.
@@ -46,15 +56,47 @@ enum Phase {
     Closing,
 }
 
+/// Where the body of the request being read goes.
+enum BodySink {
+    /// No body, or it is complete.
+    None,
+    /// Into the request, whole, before the handler runs.
+    Whole,
+    /// To the handler as it arrives.
+    Stream(BodyFeeder),
+    /// Read and thrown away: the handler answered without it and the rest is
+    /// short enough to keep the connection (see `DRAIN_LIMIT`).
+    Discard,
+}
+
+/// What feeding a streamed body stopped on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Feed {
+    /// Needs more input.
+    Input,
+    /// The consumer's buffer is full: wait for it.
+    Full,
+    /// Nothing (more) to feed.
+    Done,
+}
+
 /// The state of one connection's exchanges, lent while a request is under way.
 pub(crate) struct State {
     conn: ServerConn,
     request: Request,
     phase: Phase,
+    sink: BodySink,
+    /// `100 Continue` is owed once the handler starts reading the body.
+    continue_due: bool,
     /// When the current request's head began arriving (header timeout).
     request_started: Option<Instant>,
-    /// When the current request's body began (minimum-rate timeout).
-    body_started: Option<Instant>,
+    /// The minimum-rate window of the current body: since when, and the body
+    /// bytes received before it. A window restarts when feeding resumes after
+    /// the consumer held it up, so a slow consumer is never blamed on the
+    /// client.
+    body_window: Option<(Instant, u64)>,
+    /// Feeding stopped because the consumer's buffer is full.
+    body_paused: bool,
     /// What the handler declared about the current request at its head.
     plan: Plan,
     /// The current request asked to switch protocols (RFC 9110 §7.8).
@@ -62,13 +104,18 @@ pub(crate) struct State {
 }
 
 impl State {
-    fn new(config: &Config) -> State {
+    fn new(config: &Config, timer: &Timer) -> State {
+        let mut request = Request::default();
+        request.set_timer(timer.clone());
         State {
             conn: ServerConn::new(config.limits),
-            request: Request::default(),
+            request,
             phase: Phase::Requests,
+            sink: BodySink::None,
+            continue_due: false,
             request_started: None,
-            body_started: None,
+            body_window: None,
+            body_paused: false,
             plan: Plan::default(),
             upgrade_requested: false,
         }
@@ -82,9 +129,21 @@ impl State {
             *self.request.body_mut() = Vec::new();
         }
         self.phase = Phase::Requests;
+        self.sink = BodySink::None;
+        self.continue_due = false;
         self.request_started = None;
-        self.body_started = None;
+        self.body_window = None;
+        self.body_paused = false;
         self.plan = Plan::default();
+        self.upgrade_requested = false;
+    }
+
+    /// Whether an exchange's reply is still to come or still going out.
+    fn replying(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Handler(_) | Phase::Pending(_) | Phase::Streaming(_)
+        )
     }
 }
 
@@ -106,11 +165,7 @@ impl H1 {
         let config = cx.config();
         let timer = cx.timer;
         self.state.get_or_insert_with(|| {
-            let mut state = cx.pools.h1.take(|| {
-                let mut state = State::new(config);
-                state.request.set_timer(timer.clone());
-                state
-            });
+            let mut state = cx.pools.h1.take(|| State::new(config, timer));
             state.reset();
             state
         })
@@ -122,6 +177,18 @@ impl Machine for H1 {
         let config = cx.config();
         let st = self.state(cx);
         loop {
+            // The body of the current request, to the handler that streams it.
+            let feed = feed_body(st, cx, bufs);
+            if matches!(st.phase, Phase::Closing) {
+                return Next::Close;
+            }
+            // Waiting for something other than the socket, unless the body
+            // still wants input.
+            let wait = if feed == Feed::Input {
+                Next::Read
+            } else {
+                Next::Wait
+            };
             match &mut st.phase {
                 Phase::Requests => {}
                 Phase::Handler(slot) => {
@@ -132,16 +199,42 @@ impl Machine for H1 {
                             respond(st, response, cx, &mut bufs.out);
                             continue;
                         }
-                        None => return Next::Wait,
+                        None => return wait,
                     }
+                }
+                Phase::Pending(reply) => {
+                    let mut context = Context::from_waker(cx.waker());
+                    match catch_unwind(AssertUnwindSafe(|| reply.poll(&mut context))) {
+                        // A consumer on this thread may just have pulled:
+                        // feed it (or invite the body) now rather than on
+                        // the wake-up it sent.
+                        Ok(Poll::Pending) if consumer_moved(st, feed) => continue,
+                        Ok(Poll::Pending) => return wait,
+                        Ok(Poll::Ready(response)) => {
+                            st.phase = Phase::Requests;
+                            respond(st, Some(response), cx, &mut bufs.out);
+                        }
+                        Err(_) => {
+                            st.phase = Phase::Requests;
+                            respond(st, None, cx, &mut bufs.out);
+                        }
+                    }
+                    continue;
                 }
                 Phase::Streaming(_) => match pull_stream(st, cx, &mut bufs.out) {
                     Pull::Ended => continue,
-                    Pull::Pending => return Next::Wait,
+                    Pull::Pending => return wait,
                     Pull::Full => return Next::Write,
                 },
                 Phase::Switched(_) => return Next::Read,
                 Phase::Closing => return Next::Close,
+            }
+            // The response is complete. A body its handler streams may still
+            // be arriving: finish it before the next request.
+            match feed {
+                Feed::Input => return Next::Read,
+                Feed::Full => return Next::Wait,
+                Feed::Done => {}
             }
             if bufs.out.len() as usize >= config.output_high_water
                 || st.conn.in_flight() >= config.max_pipeline
@@ -180,21 +273,22 @@ impl Machine for H1 {
                         Some(cx.peer),
                     );
                     st.request_started = None;
+                    let body = head.body;
+                    let expect_continue = head.expect_continue;
+                    st.upgrade_requested = head.upgrade.is_some();
+                    bufs.input.consume(n);
                     // A path whose percent-encoding is invalid (bad escape, not
                     // UTF-8, NUL) reaches no handler.
                     if !path_ok {
                         return refuse(st, Status::BAD_REQUEST, cx, &mut bufs.out);
                     }
-                    let body = head.body;
-                    let expect_continue = head.expect_continue;
-                    st.upgrade_requested = head.upgrade.is_some();
-                    // The plan matters for a body (its limit) or for a handler
-                    // that may have to leave the event loop; a bodiless GET to
-                    // a router that never blocks skips the second route walk.
+                    // The plan matters for a body (its limit, how it is read)
+                    // or for a handler that may have to leave the event loop;
+                    // a bodiless GET to a router that never blocks skips it.
                     st.plan = if body != BodyFraming::Empty
-                        || (cx.offload.is_some() && cx.service.may_block)
+                        || (!cx.blocking_in_place && cx.service.may_block)
                     {
-                        cx.service.handler.plan(&st.request)
+                        cx.service.handler.plan(&mut st.request)
                     } else {
                         Plan::default()
                     };
@@ -203,13 +297,29 @@ impl Machine for H1 {
                             return refuse(st, Status::CONTENT_TOO_LARGE, cx, &mut bufs.out);
                         }
                     }
-                    if body != BodyFraming::Empty {
-                        st.body_started = Some(cx.now);
+                    if body == BodyFraming::Empty {
+                        // The handler runs at the End that follows at once.
+                        continue;
+                    }
+                    st.body_window = Some((cx.now, 0));
+                    st.body_paused = false;
+                    if st.plan.body == BodyMode::Stream {
+                        let (feeder, stream) =
+                            BodyFeeder::new(config.body_buffer, cx.waker().clone());
+                        st.request.set_body_stream(stream);
+                        st.sink = BodySink::Stream(feeder);
+                        st.conn.stream_body();
+                        // RFC 9110 §10.1.1: invited only once the handler reads.
+                        st.continue_due = expect_continue;
+                        dispatch(st, cx, &mut bufs.out);
+                    } else {
+                        st.sink = BodySink::Whole;
                         // RFC 9110 §10.1.1: the client waits for this before sending.
                         if expect_continue {
                             bufs.out.write(CONTINUE);
                         }
                     }
+                    continue;
                 }
                 Event::Data(range) => {
                     let body = st.request.body_mut();
@@ -224,20 +334,15 @@ impl Machine for H1 {
                     body.extend_from_slice(&input[range]);
                 }
                 Event::End => {
+                    // A whole body (or none) is in: the handler runs now.
                     bufs.input.consume(n);
-                    st.body_started = None;
+                    st.sink = BodySink::None;
+                    st.body_window = None;
                     if !st.conn.trailers().is_empty() {
                         let trailers = st.conn.trailers().clone();
                         st.request.set_trailers(trailers);
                     }
-                    if st.plan.blocking && cx.offload.is_some() {
-                        match offload_handler(st, cx, &mut bufs.out) {
-                            Next::Wait => return Next::Wait,
-                            _ => continue,
-                        }
-                    }
-                    let response = call_handler(&*cx.service.handler, &mut st.request);
-                    respond(st, response, cx, &mut bufs.out);
+                    dispatch(st, cx, &mut bufs.out);
                     continue;
                 }
                 Event::Upgraded | Event::Closed => {
@@ -253,7 +358,15 @@ impl Machine for H1 {
     fn input_ended(&mut self, cx: &mut Cx<'_>, bufs: &mut Buffers) {
         let partial = !bufs.input.is_empty();
         let st = self.state(cx);
-        match st.conn.read_eof() {
+        let result = st.conn.read_eof();
+        if let BodySink::Stream(feeder) = std::mem::replace(&mut st.sink, BodySink::None) {
+            if result.is_err() {
+                feeder.fail(std::io::ErrorKind::UnexpectedEof);
+            } else {
+                feeder.end(HeaderMap::new());
+            }
+        }
+        match result {
             // A request cut short: answer it only if its head was complete
             // (there is a request to answer); otherwise just close.
             Err(e) if (!st.conn.is_idle() || partial) && st.conn.in_flight() > 0 => {
@@ -269,28 +382,42 @@ impl Machine for H1 {
         }
     }
 
-    fn deadline(&self, config: &Config, bufs: Option<&Buffers>) -> Option<(Instant, Expiry)> {
+    fn deadline(&self, config: &Config, _: Option<&Buffers>) -> Option<(Instant, Expiry)> {
         let st = self.state.as_deref()?;
-        if matches!(st.phase, Phase::Handler(_) | Phase::Streaming(_)) {
-            return None;
-        }
         if st.conn.is_reading_body() {
-            let started = st.body_started?;
-            let received = st.request.body().len() as u64;
+            if st.body_paused {
+                // Held up by the consumer, not the client.
+                return None;
+            }
+            let (since, before) = st.body_window?;
+            let received = st.conn.body_received().saturating_sub(before);
             let allowance = received / config.min_body_rate.max(1);
             return Some((
-                started + config.body_timeout + Duration::from_secs(allowance),
+                since + config.body_timeout + Duration::from_secs(allowance),
                 Expiry::Body,
             ));
         }
-        let _ = bufs;
+        if st.replying() {
+            return None;
+        }
         st.request_started
             .map(|t| (t + config.header_timeout, Expiry::Header))
     }
 
     fn timed_out(&mut self, cx: &mut Cx<'_>, bufs: &mut Buffers, _expiry: Expiry) {
         let st = self.state(cx);
-        if !bufs.input.is_empty() || st.conn.is_reading_body() {
+        if let BodySink::Stream(feeder) = std::mem::replace(&mut st.sink, BodySink::None) {
+            feeder.fail(std::io::ErrorKind::TimedOut);
+        }
+        // 408 when a request is partly received and no response to it has
+        // begun: a body still arriving for an unanswered request, or part
+        // of a head.
+        let owed = if st.conn.is_reading_body() {
+            st.conn.in_flight() > 0
+        } else {
+            !bufs.input.is_empty()
+        };
+        if owed {
             st.conn
                 .write_canned(&mut bufs.out, Status::REQUEST_TIMEOUT, &encode_config(cx));
         }
@@ -307,22 +434,26 @@ impl Machine for H1 {
     }
 
     fn is_idle(&self) -> bool {
-        self.state
-            .as_deref()
-            .is_none_or(|st| st.conn.is_idle() && matches!(st.phase, Phase::Requests))
+        self.state.as_deref().is_none_or(|st| {
+            st.conn.is_idle()
+                && matches!(st.phase, Phase::Requests)
+                && matches!(st.sink, BodySink::None)
+        })
     }
 
     fn finished(&self) -> bool {
         self.state.as_deref().is_some_and(|st| {
             matches!(st.phase, Phase::Closing)
-                || (st.conn.should_close() && matches!(st.phase, Phase::Requests))
+                || (st.conn.should_close()
+                    && matches!(st.phase, Phase::Requests)
+                    && !matches!(st.sink, BodySink::Stream(_)))
         })
     }
 
     fn is_waiting(&self) -> bool {
         self.state
             .as_deref()
-            .is_some_and(|st| matches!(st.phase, Phase::Handler(_) | Phase::Streaming(_)))
+            .is_some_and(|st| st.replying() || st.body_paused)
     }
 
     fn handoff(&mut self) -> Option<AnyMachine> {
@@ -334,47 +465,171 @@ impl Machine for H1 {
 
     fn release(&mut self, pools: &mut Pools) {
         if let Some(mut st) = self.state.take() {
-            // A handler still running on the worker pool keeps the slot; the
-            // state itself can be reused. Dropping a response stream tells its
-            // producer the client is gone.
+            // Dropping a pending reply, a response stream or a body feeder
+            // tells whoever produces or consumes it that the client is gone.
+            // A handler still running on the worker pool keeps only its slot.
             st.phase = Phase::Requests;
+            st.sink = BodySink::None;
+            drop(st.request.body_stream());
             pools.h1.give(st);
         }
+    }
+}
+
+/// Moves body bytes of the current request into its consumer while there is
+/// room, sends an owed `100 Continue` once the consumer pulls, and handles a
+/// consumer that went away.
+fn feed_body(st: &mut State, cx: &mut Cx<'_>, bufs: &mut Buffers) -> Feed {
+    loop {
+        match &st.sink {
+            BodySink::None | BodySink::Whole => return Feed::Done,
+            BodySink::Discard => {}
+            BodySink::Stream(feeder) => {
+                if feeder.dropped() {
+                    // The handler will not read the rest: drain a short
+                    // remainder to keep the connection, else close after the
+                    // answer.
+                    let remaining = st.conn.body_remaining();
+                    if remaining.is_some_and(|r| r <= cx.config().drain_limit) && !st.continue_due {
+                        st.sink = BodySink::Discard;
+                    } else {
+                        st.conn.abandon_body();
+                        st.sink = BodySink::None;
+                        return Feed::Done;
+                    }
+                    continue;
+                }
+                if st.continue_due && feeder.wanted() {
+                    st.continue_due = false;
+                    bufs.out.write(CONTINUE);
+                }
+                if !feeder.has_room() {
+                    st.body_paused = true;
+                    return Feed::Full;
+                }
+                if st.body_paused {
+                    // The consumer made room: a new rate window starts now.
+                    st.body_paused = false;
+                    st.body_window = Some((cx.now, st.conn.body_received()));
+                }
+            }
+        }
+        let input = bufs.input.data();
+        let (n, event) = match st.conn.read(input) {
+            Ok(r) => r,
+            Err(e) => {
+                if let BodySink::Stream(feeder) = &st.sink {
+                    feeder.fail(std::io::ErrorKind::InvalidData);
+                }
+                st.sink = BodySink::None;
+                // A response not yet begun can still say why; otherwise the
+                // connection just ends.
+                if st.conn.in_flight() > 0 {
+                    fail(st, e, cx, &mut bufs.out);
+                } else {
+                    st.phase = Phase::Closing;
+                }
+                return Feed::Done;
+            }
+        };
+        match event {
+            Event::Data(range) => {
+                if let BodySink::Stream(feeder) = &st.sink {
+                    if st
+                        .plan
+                        .body_limit
+                        .is_some_and(|limit| st.conn.body_received() > limit)
+                    {
+                        // A chunked body over the route's limit.
+                        feeder.fail(std::io::ErrorKind::InvalidData);
+                        st.sink = BodySink::None;
+                        st.conn.abandon_body();
+                        if st.conn.in_flight() > 0 {
+                            refuse(st, Status::CONTENT_TOO_LARGE, cx, &mut bufs.out);
+                        } else {
+                            st.phase = Phase::Closing;
+                        }
+                        return Feed::Done;
+                    }
+                    feeder.push(&input[range]);
+                }
+                bufs.input.consume(n);
+            }
+            Event::End => {
+                bufs.input.consume(n);
+                if let BodySink::Stream(feeder) = &st.sink {
+                    feeder.end(st.conn.trailers().clone());
+                }
+                st.sink = BodySink::None;
+                st.body_window = None;
+                return Feed::Done;
+            }
+            Event::Partial => {
+                bufs.input.consume(n);
+                return Feed::Input;
+            }
+            // Not while a body is being read.
+            Event::Head | Event::Upgraded | Event::Closed => {
+                st.sink = BodySink::None;
+                return Feed::Done;
+            }
+        }
+    }
+}
+
+/// Whether the body's consumer made progress since `feed` stopped: it first
+/// pulled (a `100 Continue` is owed now) or made room in a full buffer.
+fn consumer_moved(st: &State, feed: Feed) -> bool {
+    match &st.sink {
+        BodySink::Stream(feeder) => {
+            (st.continue_due && feeder.wanted()) || (feed == Feed::Full && feeder.has_room())
+        }
+        _ => false,
+    }
+}
+
+/// Calls the handler for the request just read: in place, or on the worker
+/// pool when its plan says it blocks and this model has loops to protect (or
+/// it streams its body, which this thread must keep feeding).
+fn dispatch(st: &mut State, cx: &mut Cx<'_>, out: &mut Out) {
+    let streamed = matches!(st.sink, BodySink::Stream(_));
+    if st.plan.blocking && (!cx.blocking_in_place || streamed) {
+        return offload_handler(st, cx, out);
+    }
+    match call_handler(&*cx.service.handler, &mut st.request) {
+        None => respond(st, None, cx, out),
+        Some(reply) => match reply.into_ready() {
+            Ok(response) => respond(st, Some(response), cx, out),
+            Err(pending) => st.phase = Phase::Pending(pending),
+        },
     }
 }
 
 /// Hands the request to the worker pool; its answer comes back through the
 /// reply slot and the connection's waker. A saturated pool sheds the request
 /// with 503 rather than queueing without bound.
-fn offload_handler(st: &mut State, cx: &mut Cx<'_>, out: &mut Out) -> Next {
+fn offload_handler(st: &mut State, cx: &mut Cx<'_>, out: &mut Out) {
     let waker = cx.waker().clone();
     let slot: ReplySlot = Arc::default();
     let mut request = std::mem::take(&mut st.request);
+    st.request.set_timer(cx.timer.clone());
     let handler = cx.service.handler.clone();
     let done = slot.clone();
     let job = Box::new(move || {
-        let response = call_handler(&*handler, &mut request);
+        // A worker may wait for a pending reply: it has nothing else to do.
+        let response = call_handler(&*handler, &mut request)
+            .and_then(|reply| catch_unwind(AssertUnwindSafe(|| reply.wait())).ok());
         *done.lock().unwrap_or_else(|e| e.into_inner()) = Some(response);
         waker.wake();
     });
-    let spawned = match cx.offload.as_deref_mut() {
-        Some(offload) => offload.spawn(job),
-        None => Err(()),
-    };
-    match spawned {
-        Ok(()) => {
-            st.phase = Phase::Handler(slot);
-            Next::Wait
-        }
-        Err(()) => {
-            respond(
-                st,
-                Some(Response::status_text(Status::SERVICE_UNAVAILABLE)),
-                cx,
-                out,
-            );
-            Next::Write
-        }
+    match cx.workers.spawn(job) {
+        Ok(()) => st.phase = Phase::Handler(slot),
+        Err(()) => respond(
+            st,
+            Some(Response::status_text(Status::SERVICE_UNAVAILABLE)),
+            cx,
+            out,
+        ),
     }
 }
 
@@ -413,16 +668,23 @@ fn pull_stream(st: &mut State, cx: &mut Cx<'_>, out: &mut Out) -> Pull {
             }
             Poll::Ready(None) => {
                 let done = st.conn.finish_body(out, &HeaderMap::new());
-                st.phase = if done.is_err() || st.conn.should_close() {
-                    Phase::Closing
-                } else {
-                    Phase::Requests
-                };
+                finished(st, done.is_err());
                 return Pull::Ended;
             }
         }
     }
     Pull::Full
+}
+
+/// A response went out completely: on to the next request, or closing.
+fn finished(st: &mut State, failed: bool) {
+    // A streamed body the handler never took is not wanted.
+    drop(st.request.body_stream());
+    st.phase = if failed || st.conn.should_close() {
+        Phase::Closing
+    } else {
+        Phase::Requests
+    };
 }
 
 /// Writes a response (from a handler, possibly offloaded): head, then body or
@@ -479,13 +741,8 @@ fn respond(st: &mut State, response: Option<Response>, cx: &Cx<'_>, out: &mut Ou
         // A protocol without its 101: nothing to switch to.
         Body::Upgrade(_) => Ok(()),
     };
-    if written
-        .and_then(|()| st.conn.finish_body(out, &HeaderMap::new()))
-        .is_err()
-        || st.conn.should_close()
-    {
-        st.phase = Phase::Closing;
-    }
+    let done = written.and_then(|()| st.conn.finish_body(out, &HeaderMap::new()));
+    finished(st, done.is_err());
 }
 
 /// Writes a `101` and hands the connection to the protocol in its body —

@@ -75,9 +75,12 @@ pub(crate) struct Cx<'a> {
     /// The time of this turn of the driver.
     pub now: Instant,
     pub peer: SocketAddr,
-    /// Where blocking handlers run: `None` runs them in place (the blocking
-    /// models, where a connection has its own thread or process).
-    pub offload: Option<&'a mut dyn Offload>,
+    /// Worker threads for blocking handlers.
+    pub workers: &'a mut dyn Offload,
+    /// Whether blocking handlers run in place (the blocking models, where a
+    /// connection has its own thread or process) — except those that stream
+    /// their request body, which this thread must keep feeding.
+    pub blocking_in_place: bool,
     pub pools: &'a mut Pools,
     /// The timer queue of this thread (installed into requests).
     pub timer: &'a Timer,
@@ -92,7 +95,8 @@ impl<'a> Cx<'a> {
         date: &'a [u8],
         now: Instant,
         peer: SocketAddr,
-        offload: Option<&'a mut dyn Offload>,
+        workers: &'a mut dyn Offload,
+        blocking_in_place: bool,
         pools: &'a mut Pools,
         timer: &'a Timer,
         waker: &'a mut Option<Waker>,
@@ -103,7 +107,8 @@ impl<'a> Cx<'a> {
             date,
             now,
             peer,
-            offload,
+            workers,
+            blocking_in_place,
             pools,
             timer,
             waker,
