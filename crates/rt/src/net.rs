@@ -136,6 +136,21 @@ pub fn wait_ready(socket: &impl AsFd, write: bool, timeout: Duration) -> io::Res
     }
 }
 
+/// Whether the peer has ended its side of `socket` (or the connection
+/// failed), without reading: `poll` for `POLLRDHUP`, not waiting. A blocking
+/// model checks this while it waits for something other than the socket.
+pub fn peer_closed(socket: &impl AsFd) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: socket.as_fd().as_raw_fd(),
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one valid, initialised pollfd and its count; a zero timeout
+    // never waits; poll only writes revents.
+    let ready = unsafe { libc::poll(&mut pfd, 1, 0) };
+    ready > 0 && pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
+}
+
 /// Writes to a socket without ever blocking, even when the socket is in
 /// blocking mode (`MSG_DONTWAIT`), and without SIGPIPE (`MSG_NOSIGNAL`). The
 /// blocking models read with blocking calls (one syscall per read) but write

@@ -76,6 +76,7 @@ pub(crate) fn serve_connection(
     let make_waker = move || Waker::from(Arc::new(ThreadWaker(thread.clone())));
     let mut connection = Connection::new(AnyTransport::default(), peer, Instant::now());
     let mut draining = false;
+    let mut peer_closed = false;
     loop {
         date.refresh();
         timers.fire(Instant::now(), &mut due);
@@ -96,7 +97,10 @@ pub(crate) fn serve_connection(
             make_waker: &make_waker,
         };
         let mut io = TcpIo(&mut stream);
-        let mut ready = Readiness::BLOCKING;
+        let mut ready = Readiness {
+            closed: peer_closed,
+            ..Readiness::BLOCKING
+        };
         let (write, read) = match connection.turn(&mut io, &mut env, &mut ready) {
             Turn::Closed => break,
             Turn::Requeue => continue,
@@ -122,8 +126,10 @@ pub(crate) fn serve_connection(
                 break;
             }
         } else if !read {
-            // Waiting for a reply or a stream: sleep until its waker fires.
+            // Waiting for a reply or a stream: sleep until its waker fires,
+            // then see whether the client went away meanwhile.
             std::thread::park_timeout(wait);
+            peer_closed = osprey_rt::net::peer_closed(&stream);
         }
         // Wanting input: the next turn's read blocks (at most CHECK_INTERVAL).
     }

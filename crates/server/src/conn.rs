@@ -227,12 +227,20 @@ impl Connection {
                     self.close_now(cx.pools, config)
                 };
             }
-            if next == Next::Read && ready.readable && !self.input_ended {
+            // Input is read when the machine wants it, or — when the peer
+            // has closed — to see that, if the machine cares (a pending reply
+            // for a client that went away is cancelled).
+            let look = next == Next::Read || (ready.closed && self.machine.watches_eof());
+            if look && ready.readable && !self.input_ended {
                 if budget == 0 {
                     return Turn::Requeue;
                 }
                 let space = bufs.read_space(config);
                 let want = space.len().min(budget);
+                if want == 0 {
+                    // The buffer is full of input the machine has not taken.
+                    break;
+                }
                 match self.transport.read(io, &mut space[..want]) {
                     Ok(0) => {
                         self.input_ended = true;
@@ -980,5 +988,22 @@ mod tests {
         // Lingering: our side is shut, the rest is read and thrown away.
         assert!(h.pipe.shut);
         assert!(matches!(turn, Turn::Wait { read: true, .. }));
+    }
+
+    #[test]
+    fn a_fin_while_a_reply_is_pending_cancels_it() {
+        let mut h = Harness::new();
+        h.pipe.send(b"GET /later HTTP/1.1\r\nHost: x\r\n\r\n");
+        h.turn(READY);
+        let responder = LATER.lock().unwrap().pop().unwrap();
+        // The client closes; the event says so.
+        h.pipe.fin = true;
+        let turn = h.turn(Readiness {
+            closed: true,
+            ..READY
+        });
+        assert_eq!(turn, Turn::Closed);
+        assert!(responder.is_cancelled());
+        assert_eq!(h.pipe.take(), "");
     }
 }

@@ -1,10 +1,17 @@
 //! The connection engine's seams, over real sockets on every model: a
 //! protocol switch hands the connection to another machine (with the bytes
-//! that arrived together with the request).
+//! that arrived together with the request); deferred replies (a timer on the
+//! server's own loop, another thread, cancellation when the client goes);
+//! request bodies streamed to their handler with backpressure, `100
+//! Continue` only when the handler reads, and early answers the client reads
+//! even while it keeps sending.
 
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
-use osprey_testkit::{RawClient, ServerProcess};
+use osprey_testkit::{get, pattern, RawClient, ServerProcess};
+use sha2::{Digest, Sha256};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_osprey-test-server");
 
@@ -58,13 +65,240 @@ fn upgrade_hands_the_connection_over(model: &str) {
     assert_eq!(c.roundtrip(&osprey_testkit::get("/")).status, 200);
 }
 
+/// Pending replies: a loop timer, another thread, and cancellation.
+fn deferred_replies(model: &str) {
+    let server = start(model, &[]);
+    // A timer on the connection's own loop (or thread).
+    let mut c = RawClient::connect(server.addr);
+    let t0 = Instant::now();
+    let r = c.roundtrip(&get("/delay?ms=300"));
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"slept 300 ms"[..]));
+    assert!(t0.elapsed() >= Duration::from_millis(300));
+    // Keep-alive goes on after a pending reply; pipelined requests wait
+    // their turn behind it and come back in order.
+    c.send(&[get("/delay?ms=100"), get("/"), get("/delay?ms=50")].concat());
+    assert_eq!(c.read_response().unwrap().body, b"slept 100 ms");
+    assert_eq!(c.read_response().unwrap().body, b"Hello, World!");
+    assert_eq!(c.read_response().unwrap().body, b"slept 50 ms");
+    // Completed from another thread.
+    let r = c.roundtrip(&get("/later?ms=100"));
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"from a thread"[..]));
+
+    // Many at once on one server: all answered, none holding a thread
+    // (models other than threads/fork share their thread between them).
+    let clients: Vec<RawClient> = (0..50)
+        .map(|_| {
+            let mut c = RawClient::connect(server.addr);
+            c.send(&get("/delay?ms=300"));
+            c
+        })
+        .collect();
+    let t0 = Instant::now();
+    for mut c in clients {
+        assert_eq!(c.read_response().unwrap().body, b"slept 300 ms");
+    }
+    if model != "iterative" {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "50 pending replies waited concurrently, not one after another: {:?}",
+            t0.elapsed()
+        );
+    }
+
+    // A client that goes away cancels its reply: the responder learns it.
+    let mut c = RawClient::connect(server.addr);
+    c.send(&get("/later?ms=60000&watch=1"));
+    assert!(server.wait_for_line("later waiting", Duration::from_secs(10)));
+    drop(c);
+    assert!(
+        server.wait_for_line("later cancelled", Duration::from_secs(10)),
+        "the reply was dropped when the connection closed"
+    );
+    let r = RawClient::connect(server.addr).roundtrip(&get("/"));
+    assert_eq!(r.status, 200);
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Sends `len` pattern bytes as the body of `head` (chunked when `chunked`)
+/// in pieces, from another thread, while the caller reads the response.
+fn send_body(
+    mut stream: TcpStream,
+    len: u64,
+    chunked: bool,
+) -> std::thread::JoinHandle<(u64, String)> {
+    std::thread::spawn(move || {
+        let mut hasher = Sha256::new();
+        let mut sent = 0u64;
+        let mut piece = vec![0u8; 64 * 1024];
+        while sent < len {
+            let n = (len - sent).min(piece.len() as u64) as usize;
+            for (i, b) in piece[..n].iter_mut().enumerate() {
+                *b = pattern(sent + i as u64);
+            }
+            hasher.update(&piece[..n]);
+            let ok = if chunked {
+                stream
+                    .write_all(format!("{n:x}\r\n").as_bytes())
+                    .and_then(|()| stream.write_all(&piece[..n]))
+                    .and_then(|()| stream.write_all(b"\r\n"))
+            } else {
+                stream.write_all(&piece[..n])
+            };
+            if ok.is_err() {
+                break;
+            }
+            sent += n as u64;
+        }
+        if chunked && sent == len {
+            let _ = stream.write_all(b"0\r\n\r\n");
+        }
+        let hex = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        (sent, hex)
+    })
+}
+
+/// A body streamed to an async handler and to a blocking one on a worker:
+/// what arrives is what was sent, with Content-Length and chunked.
+fn streamed_request_bodies(model: &str) {
+    let server = start(model, &[]);
+    for path in ["/stream-sha256", "/stream-sha256-blocking"] {
+        for chunked in [false, true] {
+            const LEN: u64 = 16 << 20;
+            let mut c = RawClient::connect(server.addr);
+            let framing = if chunked {
+                "Transfer-Encoding: chunked".to_string()
+            } else {
+                format!("Content-Length: {LEN}")
+            };
+            c.send(format!("POST {path} HTTP/1.1\r\nHost: t\r\n{framing}\r\n\r\n").as_bytes());
+            let writer = send_body(c.stream.try_clone().unwrap(), LEN, chunked);
+            let r = c.read_response().unwrap();
+            let (sent, hex) = writer.join().unwrap();
+            assert_eq!(sent, LEN);
+            assert_eq!(r.status, 200, "{path} chunked={chunked}");
+            assert_eq!(String::from_utf8(r.body).unwrap(), format!("{LEN} {hex}"));
+            // The connection is reusable afterwards.
+            assert_eq!(c.roundtrip(&get("/")).status, 200);
+        }
+    }
+    // 100 Continue comes when the handler starts reading, then the body.
+    let mut c = RawClient::connect(server.addr);
+    c.send(b"POST /stream-sha256 HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    let interim = c.read_head().unwrap();
+    assert_eq!(interim.status, 100);
+    c.send(b"hello");
+    let r = c.read_response().unwrap();
+    assert_eq!(
+        String::from_utf8(r.body).unwrap(),
+        format!("5 {}", sha256_hex(b"hello"))
+    );
+}
+
+/// A handler that answers without reading the body (401), and a body over a
+/// streaming route's limit (413): the client, which ignores the answer and
+/// keeps sending, still reads it. With `Expect: 100-continue` the body is
+/// never invited.
+fn early_answers_reach_a_client_that_keeps_sending(model: &str) {
+    let server = start(model, &[]);
+    for (path, status) in [("/stream-refuse", 401), ("/stream-limited", 413)] {
+        for chunked in [false, true] {
+            const LEN: u64 = 64 << 20;
+            let mut c = RawClient::connect(server.addr);
+            let framing = if chunked {
+                "Transfer-Encoding: chunked".to_string()
+            } else {
+                format!("Content-Length: {LEN}")
+            };
+            c.send(format!("POST {path} HTTP/1.1\r\nHost: t\r\n{framing}\r\n\r\n").as_bytes());
+            let writer = send_body(c.stream.try_clone().unwrap(), LEN, chunked);
+            let r = c.read_response().expect("the early answer arrives");
+            assert_eq!(r.status, status, "{path} chunked={chunked}");
+            drop(c);
+            let _ = writer.join();
+        }
+    }
+    let mut c = RawClient::connect(server.addr);
+    c.send(b"POST /stream-refuse HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n");
+    let r = c.read_response().unwrap();
+    assert_eq!(r.status, 401, "no 100 Continue first");
+    // The server is fine.
+    assert_eq!(
+        RawClient::connect(server.addr).roundtrip(&get("/")).status,
+        200
+    );
+}
+
+/// A client uploading at 1 KiB/s does not hold anyone else up.
+fn slow_uploader_does_not_delay_others(model: &str) {
+    let server = start(model, &[]);
+    let mut slow = RawClient::connect(server.addr);
+    slow.send(b"POST /stream-sha256 HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n");
+    let mut stream = slow.stream.try_clone().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let trickle = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if stream.write_all(&[b'x'; 100]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    for i in 0..20 {
+        let t0 = Instant::now();
+        let r = RawClient::connect(server.addr).roundtrip(&get("/"));
+        assert_eq!(r.status, 200);
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "request {i} waited {:?} behind a slow uploader",
+            t0.elapsed()
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = trickle.join();
+    let mut buf = [0u8; 1];
+    let _ = slow
+        .stream
+        .set_read_timeout(Some(Duration::from_millis(10)));
+    let _ = slow.stream.read(&mut buf);
+}
+
 macro_rules! per_model {
     ($($model:ident),*) => {$(
         mod $model {
             fn m() -> &'static str { stringify!($model) }
             #[test] fn upgrade_hands_the_connection_over() { super::upgrade_hands_the_connection_over(m()) }
+            #[test] fn deferred_replies() { super::deferred_replies(m()) }
+            #[test] fn streamed_request_bodies() { super::streamed_request_bodies(m()) }
+            #[test] fn early_answers_reach_a_client_that_keeps_sending() { super::early_answers_reach_a_client_that_keeps_sending(m()) }
         }
     )*};
 }
 
 per_model!(iterative, fork, threads, epoll, reactor);
+
+// One connection at a time is what `iterative` is: it has no other clients
+// to keep going.
+macro_rules! concurrent_models {
+    ($($model:ident),*) => {$(
+        mod $model {
+            #[test] fn slow_uploader_does_not_delay_others() { super::super::slow_uploader_does_not_delay_others(stringify!($model)) }
+        }
+    )*};
+}
+
+mod concurrent {
+    concurrent_models!(fork, threads, epoll, reactor);
+}

@@ -373,6 +373,9 @@ impl Machine for H1 {
                 st.conn.write_error(&mut bufs.out, e, &encode_config(cx));
                 st.phase = Phase::Closing;
             }
+            // A reply still being computed is for a client that went away
+            // (as nginx and Go read a FIN here): cancel it by dropping it.
+            _ if matches!(st.phase, Phase::Pending(_)) => st.phase = Phase::Closing,
             // Nothing more will be read; what was asked is still answered
             // (a half-closed peer still reads), then the connection closes.
             _ if matches!(st.phase, Phase::Requests) && st.conn.should_close() => {
@@ -380,6 +383,12 @@ impl Machine for H1 {
             }
             _ => {}
         }
+    }
+
+    fn watches_eof(&self) -> bool {
+        self.state.as_deref().is_some_and(|st| {
+            matches!(st.phase, Phase::Pending(_)) && matches!(st.sink, BodySink::None)
+        })
     }
 
     fn deadline(&self, config: &Config, _: Option<&Buffers>) -> Option<(Instant, Expiry)> {

@@ -162,6 +162,13 @@ pub(crate) trait Machine {
     /// reply, a stream): the connection's idle timeout does not apply.
     fn is_waiting(&self) -> bool;
 
+    /// Whether the peer ending its side now means it went away, so the driver
+    /// should look for that even though the machine wants no input (a reply
+    /// computed for a client that closed is cancelled).
+    fn watches_eof(&self) -> bool {
+        false
+    }
+
     /// The machine that takes the connection over, if this one has finished
     /// by handing it on (after a protocol switch).
     fn handoff(&mut self) -> Option<AnyMachine>;
@@ -216,6 +223,10 @@ impl Machine for AnyMachine {
     #[inline]
     fn is_waiting(&self) -> bool {
         each!(self, m => m.is_waiting())
+    }
+    #[inline]
+    fn watches_eof(&self) -> bool {
+        each!(self, m => m.watches_eof())
     }
     #[inline]
     fn handoff(&mut self) -> Option<AnyMachine> {
