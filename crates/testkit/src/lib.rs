@@ -367,6 +367,23 @@ impl RawClient {
     }
 }
 
+/// The example binary `name`, which `cargo test` builds next to the test
+/// binaries (`target/<profile>/examples/`).
+pub fn example(name: &str) -> String {
+    let mut dir: std::path::PathBuf = std::env::current_exe().expect("test binary path");
+    dir.pop(); // the test binary
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} missing: run through `cargo test`",
+        path.display()
+    );
+    path.to_string_lossy().into_owned()
+}
+
 /// `GET path HTTP/1.1` with a Host header and optional extra lines.
 pub fn get(path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").into_bytes()
