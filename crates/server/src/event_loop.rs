@@ -55,6 +55,11 @@ struct Conn {
     session: Option<Box<Session>>,
     readable: bool,
     writable: bool,
+    /// The peer's FIN (or an error) has been reported. Edge-triggered epoll
+    /// reports it once, possibly in the same event as the last data, so while
+    /// it is set reads go on until they return 0 (or fail) instead of
+    /// stopping at a short read.
+    read_closed: bool,
     /// Served at least one request (the first wait uses the header timeout).
     served: bool,
     last_progress: Instant,
@@ -196,8 +201,9 @@ impl EventLoop {
                     }
                     Token(key) => {
                         if let Some(c) = self.conns.get_mut(key) {
-                            c.readable |=
-                                event.is_readable() || event.is_read_closed() || event.is_error();
+                            let closed = event.is_read_closed() || event.is_error();
+                            c.read_closed |= closed;
+                            c.readable |= event.is_readable() || closed;
                             c.writable |= event.is_writable() || event.is_error();
                             self.drive(key);
                         }
@@ -305,6 +311,7 @@ impl EventLoop {
             session: None,
             readable: false,
             writable: false,
+            read_closed: false,
             served: false,
             last_progress: self.now,
             deadline,
@@ -404,8 +411,10 @@ impl EventLoop {
                         // Edge-triggered: a short read emptied the socket, and
                         // anything arriving later raises a new edge. Skipping
                         // the read that would return EAGAIN saves a syscall per
-                        // request.
-                        if n < want {
+                        // request. Not after a FIN was reported: it raises no
+                        // further edge, so the next read (which returns 0) is
+                        // the only way to see it.
+                        if n < want && !conn.read_closed {
                             conn.readable = false;
                         }
                         session.commit_read(n);
