@@ -24,7 +24,11 @@ pub const MIN_BODY_RATE: u64 = 1024;
 pub const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How long a write may make no progress before the client is dropped (it
-/// stopped reading). nginx's `send_timeout` is 60 s.
+/// stopped reading). Progress is any byte the kernel takes, found by trying to
+/// write, not by waiting for a writability edge: Linux reports a socket
+/// writable only once about a third of its send buffer has drained, which a
+/// slow but steady reader may take longer than this to do. nginx's
+/// `send_timeout` is 60 s.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long graceful shutdown waits for in-flight requests.

@@ -2,7 +2,9 @@
 //! over real sockets on 127.0.0.1:
 //!
 //! 1. a FIN that arrives in the same segment as data must still be seen (with
-//!    edge-triggered epoll no later edge comes for it).
+//!    edge-triggered epoll no later edge comes for it);
+//! 2. the write timeout measures lack of progress, so a client that reads
+//!    slowly but steadily is kept, and one that stopped reading is dropped.
 //!
 //! The server's end of a connection is watched through /proc/net/tcp
 //! ([`tcp_state`]): that sees the server close its socket even while the
@@ -13,7 +15,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use osprey_testkit::tcp_state::{CLOSE_WAIT, ESTABLISHED};
-use osprey_testkit::{get, is_pattern, tcp_state, RawClient, ServerProcess};
+use osprey_testkit::{get, is_pattern, pattern, tcp_state, RawClient, ServerProcess};
 use socket2::{Domain, Protocol, Socket, Type};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_osprey-test-server");
@@ -178,12 +180,150 @@ fn fin_after_whole_request(model: &str) {
     }
 }
 
+// ---------------------------------------------------------------------------
+// 2. The write timeout measures lack of progress.
+
+/// The write timeout the server runs with in [`slow_reader`].
+const WRITE_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// A small client receive buffer: the server's send buffer then holds what
+/// the client has not read, and the server must keep writing as it drains.
+const CLIENT_RCVBUF: usize = 16 * 1024;
+
+/// Sends a GET for the whole file and reads the response head; returns the
+/// stream and the body bytes read past the head.
+fn request_file(addr: SocketAddr) -> (TcpStream, SocketAddr, Vec<u8>) {
+    let s = connect(addr, Some(CLIENT_RCVBUF));
+    let client = local(&s);
+    let mut stream: TcpStream = s.into();
+    stream
+        .write_all(&get(&format!("/file?bytes={FILE_SIZE}")))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let end = loop {
+        let n = stream.read(&mut chunk).expect("response head");
+        assert!(n > 0, "closed before the response head");
+        got.extend_from_slice(&chunk[..n]);
+        if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&got[..end]).to_string();
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    assert!(
+        head.contains(&format!("content-length: {FILE_SIZE}\r\n"))
+            || head.contains(&format!("Content-Length: {FILE_SIZE}\r\n")),
+        "{head}"
+    );
+    (stream, client, got.split_off(end))
+}
+
+fn check_pattern(body: &[u8], offset: u64, what: &str) {
+    for (i, &b) in body.iter().enumerate() {
+        assert_eq!(
+            b,
+            pattern(offset + i as u64),
+            "{what}: byte {} wrong",
+            offset + i as u64
+        );
+    }
+}
+
+/// With a 1 s write timeout: a client that stops reading is dropped at about
+/// the timeout; a client that reads a large file steadily at 64 KiB/s — far
+/// too slowly for the kernel to report the socket writable within a timeout,
+/// as Linux raises EPOLLOUT only once a third of a send buffer of megabytes
+/// has drained — is still served after four timeouts.
+fn slow_reader(model: &str) {
+    const RATE: f64 = 64.0 * 1024.0;
+    const READ_FOR: Duration = Duration::from_secs(4);
+    let wt = WRITE_TIMEOUT.as_millis().to_string();
+    let server = start(model, &["--write-timeout-ms", &wt]);
+
+    // The stalled client: reads the head and a little, then nothing. The
+    // server made its last progress at the latest when the client's request
+    // was answered, so it may drop it no earlier than WRITE_TIMEOUT after the
+    // request and should within a few ticks of it.
+    let sent = Instant::now();
+    let (mut stalled, client, first) = request_file(server.addr);
+    check_pattern(&first, 0, "stalled");
+    let dropped = server_releases(server.addr, client, WRITE_TIMEOUT * 4)
+        .map(|_| sent.elapsed())
+        .unwrap_or_else(|| {
+            panic!("{model}: a client that stopped reading was not dropped within 4 write timeouts")
+        });
+    eprintln!("{model}: stalled reader dropped {dropped:?} after its request");
+    assert!(
+        dropped >= WRITE_TIMEOUT,
+        "{model}: dropped after {dropped:?}, before the write timeout"
+    );
+    assert!(
+        dropped <= WRITE_TIMEOUT * 5 / 2,
+        "{model}: dropped only after {dropped:?}, not at about the write timeout"
+    );
+    // What the kernel still held goes out, then EOF: a truncated body.
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = stalled.read_to_end(&mut rest);
+    let total = first.len() + rest.len();
+    assert!(
+        (total as u64) < FILE_SIZE,
+        "{model}: the stalled client got {total} bytes, the whole body"
+    );
+    check_pattern(&rest, first.len() as u64, "stalled");
+    drop(stalled);
+
+    // The steady slow reader.
+    let (mut slow, client, first) = request_file(server.addr);
+    check_pattern(&first, 0, "slow");
+    let mut received = first.len() as u64;
+    let t0 = Instant::now();
+    let mut buf = [0u8; 4096];
+    let mut maxgap = Duration::ZERO;
+    while t0.elapsed() < READ_FOR {
+        let state = tcp_state(server.addr, client);
+        assert_eq!(
+            state,
+            Some(ESTABLISHED),
+            "{model}: a client reading steadily at 64 KiB/s was dropped after {:?} ({received} bytes read, longest wait for data {maxgap:?})",
+            t0.elapsed()
+        );
+        let asked = Instant::now();
+        let n = slow.read(&mut buf).expect("slow read");
+        maxgap = maxgap.max(asked.elapsed());
+        assert!(n > 0, "{model}: EOF after {received} bytes");
+        check_pattern(&buf[..n], received, "slow");
+        received += n as u64;
+        // Pace the reader.
+        let due = Duration::from_secs_f64(received as f64 / RATE);
+        if let Some(wait) = due.checked_sub(t0.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+    assert_eq!(tcp_state(server.addr, client), Some(ESTABLISHED), "{model}");
+    // It really kept reading: 4 s at 64 KiB/s is 256 KiB; TCP's small
+    // windows may deliver somewhat less.
+    assert!(
+        received >= 128 * 1024,
+        "{model}: the slow reader got only {received} bytes in {READ_FOR:?} (longest wait for data {maxgap:?})"
+    );
+    eprintln!(
+        "{model}: slow reader still served after {:?} ({} write timeouts), {received} bytes right, max wait {maxgap:?}",
+        t0.elapsed(),
+        t0.elapsed().as_millis() / WRITE_TIMEOUT.as_millis()
+    );
+}
+
 macro_rules! suite {
     ($($model:ident),*) => {$(
         mod $model {
             fn m() -> &'static str { stringify!($model) }
             #[test] fn fin_after_partial_head() { super::fin_after_partial_head(m()) }
             #[test] fn fin_after_whole_request() { super::fin_after_whole_request(m()) }
+            #[test] fn slow_reader() { super::slow_reader(m()) }
         }
     )*};
 }
