@@ -30,6 +30,7 @@ use osprey_web::{Request, Response, Status};
 use slab::Slab;
 
 use crate::io::{flush, read_some, Flushed};
+use crate::reclaim::Reclaim;
 use crate::session::{call_handler, Env, Expiry, Next, Phase, Pull, Session};
 use crate::Shared;
 
@@ -37,9 +38,6 @@ const WAKER: Token = Token(usize::MAX);
 const SIGNAL: Token = Token(usize::MAX - 1);
 /// Listener tokens count down from here.
 const LISTENER_BASE: usize = usize::MAX - 2;
-
-/// Sessions kept for reuse per loop; more are freed.
-const SESSION_POOL: usize = 1024;
 
 /// Timer granularity: deadlines fire at most this late.
 const TICK: Duration = Duration::from_millis(100);
@@ -120,6 +118,10 @@ pub(crate) struct EventLoop {
     // whole engine.
     #[allow(clippy::vec_box)]
     pool: Vec<Box<Session>>,
+    /// Sessions lent to connections (exchanges in progress).
+    lent: usize,
+    /// Gives memory back when the loop goes quiet after a burst.
+    reclaim: Reclaim,
     wheel: TimerWheel,
     date: DateCache,
     now: Instant,
@@ -169,7 +171,9 @@ impl EventLoop {
             listeners: mio_listeners,
             signal,
             conns: Slab::with_capacity(1024),
-            pool: Vec::with_capacity(SESSION_POOL),
+            pool: Vec::with_capacity(shared.config.session_pool),
+            lent: 0,
+            reclaim: Reclaim::new(now),
             wheel: TimerWheel::new(TICK, now),
             date: DateCache::default(),
             now,
@@ -223,6 +227,7 @@ impl EventLoop {
                 self.drive(key);
             }
             self.expire_timers();
+            self.release_memory();
             if self.accept_retry.is_some_and(|t| self.now >= t) {
                 self.accept_retry = None;
                 self.resume_accepting();
@@ -247,7 +252,11 @@ impl EventLoop {
             return Some(Duration::ZERO);
         }
         let mut t = self.wheel.timeout(self.now);
-        for extra in [self.accept_retry, self.draining].into_iter().flatten() {
+        let reclaim = self.reclaim.pending(self.lent, &self.shared.config);
+        for extra in [self.accept_retry, self.draining, reclaim]
+            .into_iter()
+            .flatten()
+        {
             let d = extra.saturating_duration_since(self.now);
             t = Some(t.map_or(d, |t| t.min(d)));
         }
@@ -350,6 +359,8 @@ impl EventLoop {
                 .unwrap_or_else(|| Box::new(Session::new(&self.shared.config)));
             session.reset(&self.shared.config);
             conn.session = Some(session);
+            self.lent += 1;
+            self.reclaim.note(self.lent);
         }
         let shared = &*self.shared;
         let config = &shared.config;
@@ -468,8 +479,11 @@ impl EventLoop {
         };
         if conn.session.as_ref().is_some_and(|s| s.is_idle()) {
             conn.stream_waker = None;
-            if self.pool.len() < SESSION_POOL {
-                self.pool.push(conn.session.take().expect("checked"));
+            self.lent -= 1;
+            if self.pool.len() < config.session_pool {
+                let mut session = conn.session.take().expect("checked");
+                session.release_grown(config);
+                self.pool.push(session);
             } else {
                 conn.session = None;
             }
@@ -698,13 +712,30 @@ impl EventLoop {
         self.close(key);
     }
 
+    /// After a burst, once few exchanges are in progress: keep only a quiet
+    /// loop's share of pooled sessions and give free heap memory back to the
+    /// system (`QUIET_CONNECTIONS`, `MEMORY_TRIM_INTERVAL`).
+    fn release_memory(&mut self) {
+        let config = &self.shared.config;
+        if !self.reclaim.due(self.lent, self.now, config) {
+            return;
+        }
+        self.pool.truncate(config.quiet_connections);
+        // Slots freed at the end of the slab go too (keys stay valid).
+        self.conns.shrink_to_fit();
+        osprey_rt::mem::release_free_memory();
+    }
+
     fn close(&mut self, key: usize) {
         let Some(mut conn) = self.conns.try_remove(key) else {
             return;
         };
         let _ = self.poll.registry().deregister(&mut conn.stream);
         if let Some(mut session) = conn.session.take() {
-            if self.pool.len() < SESSION_POOL && !matches!(session.phase, Phase::Handler) {
+            self.lent -= 1;
+            if self.pool.len() < self.shared.config.session_pool
+                && !matches!(session.phase, Phase::Handler)
+            {
                 // Resetting drops any response stream now, so its producer
                 // learns the client is gone.
                 session.reset(&self.shared.config);

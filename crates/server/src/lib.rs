@@ -30,6 +30,7 @@ mod blocking;
 pub mod config;
 mod event_loop;
 mod io;
+mod reclaim;
 mod session;
 
 use std::fmt;
@@ -258,6 +259,10 @@ impl Server {
             None => Shutdown::install()?,
         };
         let shared = self.shared;
+        if let Some(bytes) = shared.config.malloc_trim_threshold {
+            // Before any connection thread starts (docs/security.md).
+            osprey_rt::mem::set_trim_threshold(bytes);
+        }
         let mut per_loop = self.per_loop;
         match self.model {
             Model::Iterative => blocking::run_iterative(per_loop.remove(0), shared, shutdown),

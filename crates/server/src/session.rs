@@ -147,25 +147,36 @@ impl Session {
         }
     }
 
-    /// Prepares a pooled session for a new connection. Buffers that grew for a
-    /// large message are released so the pool stays small.
+    /// Prepares a pooled session for a new connection.
     pub fn reset(&mut self, config: &Config) {
         self.h1.reset();
-        if self.buf.len() > config.read_buffer {
-            self.buf = vec![0; config.read_buffer];
-        }
         self.start = 0;
         self.end = 0;
         self.out.clear();
-        if self.out.buffer_capacity() > config.output_high_water {
-            self.out.release_buffer();
-        }
-        if self.request.body().len() > 64 * 1024 || self.request.body_mut().capacity() > 64 * 1024 {
-            *self.request.body_mut() = Vec::new();
-        }
+        self.release_grown(config);
         self.phase = Phase::Requests;
         self.request_started = None;
         self.body_started = None;
+    }
+
+    /// Frees buffers that grew for a large message, so that the pool holds
+    /// sessions of the common size: the read buffer beyond `read_buffer` (a
+    /// large head), the output buffer beyond the high-water mark, a request
+    /// holding more than `read_buffer` + 64 KiB (a large head or body; a small
+    /// POST body's buffer is kept for the next one). Buffers holding data are
+    /// kept.
+    pub fn release_grown(&mut self, config: &Config) {
+        if self.buf.len() > config.read_buffer && self.start == self.end {
+            self.buf = vec![0; config.read_buffer];
+            self.start = 0;
+            self.end = 0;
+        }
+        if self.out.buffer_capacity() > config.output_high_water {
+            self.out.release_buffer();
+        }
+        if self.request.reusable_capacity() > config.read_buffer + 64 * 1024 {
+            self.request = Request::default();
+        }
     }
 
     /// The next deadline and what it is for; `None` when the session is idle

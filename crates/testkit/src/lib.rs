@@ -159,26 +159,43 @@ pub mod tcp_state {
     pub const LAST_ACK: u8 = 0x09;
 }
 
+/// What the kernel says about one TCP socket ([`tcp_socket`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpSocketInfo {
+    /// The state ([`tcp_state`] numbers).
+    pub state: u8,
+    /// Bytes received that the socket's owner has not read yet (a FIN not yet
+    /// read counts as one: it takes a sequence number).
+    pub unread: u32,
+}
+
 /// The state of the IPv4 TCP socket bound to `local` and connected to `peer`
 /// (this network namespace, any process); `None` when there is no such
 /// socket. Lets a test watch the *server's* end of a connection: `CLOSE_WAIT`
 /// means the server has not yet noticed the client's FIN; a state other than
 /// `ESTABLISHED` and `CLOSE_WAIT` means the server closed its side, even while
 /// unsent bytes are still queued in the kernel.
+pub fn tcp_state(local: SocketAddr, peer: SocketAddr) -> Option<u8> {
+    tcp_socket(local, peer).map(|s| s.state)
+}
+
+/// The state and receive queue of the IPv4 TCP socket bound to `local` and
+/// connected to `peer`, as [`tcp_state`]; `unread == 0` on the server's end
+/// means the server has read everything the client sent.
 ///
 /// Asks the kernel for that one socket over sock_diag netlink, which takes
 /// microseconds; /proc/net/tcp lists every socket and, with the thousands of
 /// TIME_WAIT entries a test run leaves, takes up to a second to read. Falls back
 /// to it where sock_diag is unavailable.
-pub fn tcp_state(local: SocketAddr, peer: SocketAddr) -> Option<u8> {
+pub fn tcp_socket(local: SocketAddr, peer: SocketAddr) -> Option<TcpSocketInfo> {
     match sock_diag_state(local, peer) {
-        Ok(state) => state,
+        Ok(info) => info,
         Err(_) => proc_net_tcp_state(local, peer),
     }
 }
 
 /// One `SOCK_DIAG_BY_FAMILY` request for an exact address pair.
-fn sock_diag_state(local: SocketAddr, peer: SocketAddr) -> io::Result<Option<u8>> {
+fn sock_diag_state(local: SocketAddr, peer: SocketAddr) -> io::Result<Option<TcpSocketInfo>> {
     use socket2::{Domain, Protocol, Socket, Type};
     // Kernel ABI numbers (linux/netlink.h, linux/sock_diag.h, linux/inet_diag.h).
     const NETLINK_SOCK_DIAG: i32 = 4;
@@ -236,20 +253,25 @@ fn sock_diag_state(local: SocketAddr, peer: SocketAddr) -> io::Result<Option<u8>
     if kind != SOCK_DIAG_BY_FAMILY {
         return Err(io::ErrorKind::InvalidData.into());
     }
-    // struct inet_diag_msg: family, state, timer, retransmits, then the
-    // socket id (source port, destination port, ...). With no connection of
-    // that pair the kernel answers with the listener on the local address:
-    // destination port 0.
-    if n < HEADER + 8 || reply[HEADER + 6..HEADER + 8] != peer.port().to_be_bytes() {
+    // struct inet_diag_msg: family, state, timer, retransmits, the socket id
+    // (source port, destination port, addresses, interface, cookie: 48 bytes),
+    // expires, then the receive queue. With no connection of that pair the
+    // kernel answers with the listener on the local address: destination
+    // port 0.
+    if n < HEADER + 60 || reply[HEADER + 6..HEADER + 8] != peer.port().to_be_bytes() {
         return Ok(None);
     }
-    Ok(Some(reply[HEADER + 1]))
+    let unread = u32::from_ne_bytes(reply[HEADER + 56..HEADER + 60].try_into().unwrap());
+    Ok(Some(TcpSocketInfo {
+        state: reply[HEADER + 1],
+        unread,
+    }))
 }
 
-/// The same from /proc/net/tcp: "sl local_address rem_address st ...", with
-/// addresses as `%08X:%04X` (the network-order address printed as a native
-/// integer).
-fn proc_net_tcp_state(local: SocketAddr, peer: SocketAddr) -> Option<u8> {
+/// The same from /proc/net/tcp: "sl local_address rem_address st
+/// tx_queue:rx_queue ...", with addresses as `%08X:%04X` (the network-order
+/// address printed as a native integer).
+fn proc_net_tcp_state(local: SocketAddr, peer: SocketAddr) -> Option<TcpSocketInfo> {
     let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
     let parse = |field: &str| -> Option<SocketAddr> {
         let (ip, port) = field.split_once(':')?;
@@ -259,10 +281,14 @@ fn proc_net_tcp_state(local: SocketAddr, peer: SocketAddr) -> Option<u8> {
     };
     table.lines().skip(1).find_map(|line| {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        if fields.len() < 4 || parse(fields[1])? != local || parse(fields[2])? != peer {
+        if fields.len() < 5 || parse(fields[1])? != local || parse(fields[2])? != peer {
             return None;
         }
-        u8::from_str_radix(fields[3], 16).ok()
+        let (_, rx) = fields[4].split_once(':')?;
+        Some(TcpSocketInfo {
+            state: u8::from_str_radix(fields[3], 16).ok()?,
+            unread: u32::from_str_radix(rx, 16).ok()?,
+        })
     })
 }
 
@@ -470,18 +496,26 @@ mod tests {
         let peer = client.local_addr().unwrap();
         let (accepted, _) = listener.accept().unwrap();
         let sock_diag = |a, b| sock_diag_state(a, b).expect("sock_diag answers");
-        assert_eq!(sock_diag(server, peer), Some(tcp_state::ESTABLISHED));
-        assert_eq!(
-            proc_net_tcp_state(server, peer),
-            Some(tcp_state::ESTABLISHED)
-        );
+        let open = TcpSocketInfo {
+            state: tcp_state::ESTABLISHED,
+            unread: 0,
+        };
+        assert_eq!(sock_diag(server, peer), Some(open));
+        assert_eq!(proc_net_tcp_state(server, peer), Some(open));
+        // Loopback delivers before write returns.
+        (&client).write_all(b"hello").unwrap();
+        let sent = TcpSocketInfo { unread: 5, ..open };
+        assert_eq!(sock_diag(server, peer), Some(sent));
+        assert_eq!(proc_net_tcp_state(server, peer), Some(sent));
         drop(client);
-        // The client's FIN is processed on loopback before close returns.
-        assert_eq!(sock_diag(server, peer), Some(tcp_state::CLOSE_WAIT));
-        assert_eq!(
-            proc_net_tcp_state(server, peer),
-            Some(tcp_state::CLOSE_WAIT)
-        );
+        // The client's FIN is processed on loopback before close returns; it
+        // takes a sequence number, so it counts as one unread byte.
+        let closed = TcpSocketInfo {
+            state: tcp_state::CLOSE_WAIT,
+            unread: 6,
+        };
+        assert_eq!(sock_diag(server, peer), Some(closed));
+        assert_eq!(proc_net_tcp_state(server, peer), Some(closed));
         drop(accepted);
         assert!(!matches!(
             tcp_state(server, peer),
