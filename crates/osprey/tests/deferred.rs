@@ -56,7 +56,10 @@ fn ten_thousand_pending_replies_on_one_loop() {
     // While they wait: no thread was started for them.
     let threads_during = threads_of(pid);
     let rss_during = rss_kib(pid);
-    assert_eq!(threads_during, threads_before, "threads while {IN_FLIGHT} replies wait");
+    assert_eq!(
+        threads_during, threads_before,
+        "threads while {IN_FLIGHT} replies wait"
+    );
 
     let expected = format!("slept {DELAY_MS} ms");
     for (i, mut c) in clients.into_iter().enumerate() {
@@ -64,7 +67,9 @@ fn ten_thousand_pending_replies_on_one_loop() {
         let mut got = Vec::new();
         let mut buf = [0u8; 512];
         while !got.ends_with(expected.as_bytes()) {
-            let n = c.read(&mut buf).unwrap_or_else(|e| panic!("client {i}: {e}"));
+            let n = c
+                .read(&mut buf)
+                .unwrap_or_else(|e| panic!("client {i}: {e}"));
             assert!(n > 0, "client {i}: closed before its answer");
             got.extend_from_slice(&buf[..n]);
         }

@@ -93,7 +93,11 @@ fn put(addr: std::net::SocketAddr, name: &str, len: u64, chunked: bool) -> (u16,
         .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
     let r = client.read_response().expect("response");
-    (r.status, String::from_utf8(r.body).unwrap(), hex(&hasher.finalize()))
+    (
+        r.status,
+        String::from_utf8(r.body).unwrap(),
+        hex(&hasher.finalize()),
+    )
 }
 
 fn gigabyte_upload(model: &str) {
@@ -126,7 +130,10 @@ fn gigabyte_upload(model: &str) {
         assert!(body.contains(&format!("\"bytes\":{GIB}")), "{body}");
         let (len, stored_sha) = sha256_of_file(&dir.path().join(name));
         assert_eq!(len, GIB);
-        assert_eq!(stored_sha, sent_sha, "{model} chunked={chunked}: stored bytes differ");
+        assert_eq!(
+            stored_sha, sent_sha,
+            "{model} chunked={chunked}: stored bytes differ"
+        );
         let growth = peak.load(Ordering::Relaxed).saturating_sub(baseline);
         println!("{model} chunked={chunked}: RSS grew {growth} KiB during a 1 GiB upload");
         assert!(
@@ -140,9 +147,7 @@ fn gigabyte_upload(model: &str) {
 /// RSS of `pid` and its children (the `fork` model serves in a child).
 fn tree_rss_kib(pid: u32) -> u64 {
     let mut total = rss_kib(pid);
-    if let Ok(children) =
-        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-    {
+    if let Ok(children) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
         for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
             total += rss_kib(child);
         }
@@ -182,7 +187,10 @@ fn names_are_checked_and_files_served_back() {
         if names == ["hello.txt"] {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "left behind: {names:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left behind: {names:?}"
+        );
         std::thread::yield_now();
     }
 }

@@ -11,6 +11,7 @@
 //! - [`signals`]: SIGTERM/SIGINT as a flag plus a pipe an event loop can poll;
 //! - [`timer`]: a hashed timing wheel, one entry per connection, cheap resets;
 //! - [`date`]: the `Date` header value, formatted once a second per thread;
+//! - [`mem`]: giving freed heap memory back to the system after a burst;
 //! - [`workers`]: a small pool of threads for blocking work;
 //! - [`event`]: the mio event loop vocabulary (Poll, Registry, Token, Interest,
 //!   Events, Waker), re-exported so the server depends on this crate alone.
@@ -22,6 +23,7 @@
 
 pub mod date;
 pub mod io;
+pub mod mem;
 pub mod net;
 pub mod process;
 pub mod sendfile;

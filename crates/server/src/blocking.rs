@@ -26,6 +26,7 @@ use osprey_web::Timer;
 
 use crate::conn::{Connection, Env, Readiness, Turn};
 use crate::machine::{Offload, Pools};
+use crate::reclaim::Reclaim;
 use crate::service::Service;
 use crate::timers::Timers;
 use crate::transport::AnyTransport;
@@ -239,8 +240,11 @@ impl Slots {
         }
     }
 
-    fn take(&self) {
-        *self.lock() += 1;
+    /// Takes a slot; returns how many are taken.
+    fn take(&self) -> usize {
+        let mut n = self.lock();
+        *n += 1;
+        *n
     }
 
     fn give_back(&self) {
@@ -259,12 +263,21 @@ pub(crate) fn run_threads(
     let mut acceptor = Acceptor::new(&listeners, &shutdown)?;
     let slots = Arc::new(Slots::default());
     let max = service.config.max_threads.max(1);
+    // Each connection thread allocates in a glibc arena of its own, which
+    // keeps free memory inside it when the thread ends; the accept loop, awake
+    // at least every CHECK_INTERVAL, gives it back once the threads are few
+    // again (the arenas' tops shrink by themselves: MALLOC_TRIM_THRESHOLD).
+    let mut reclaim = Reclaim::new(Instant::now());
     while !shutdown.requested() {
+        let live = *slots.lock();
+        if reclaim.due(live, Instant::now(), &service.config) {
+            osprey_rt::mem::release_free_memory();
+        }
         slots.wait_while(|n| n >= max, || shutdown.requested());
         let Some((stream, peer)) = acceptor.accept(CHECK_INTERVAL)? else {
             continue;
         };
-        slots.take();
+        reclaim.note(slots.take());
         let (service, shutdown, slot) = (service.clone(), shutdown.clone(), slots.clone());
         let spawned = std::thread::Builder::new()
             .name("osprey-conn".into())

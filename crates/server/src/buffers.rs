@@ -4,15 +4,14 @@
 //! an idle one (a keep-alive connection between requests, a connection whose
 //! reply is pending with nothing to read or write) gives them back to its
 //! thread's [`Pool`], so 10,000 idle connections do not hold 10,000 read
-//! buffers. The pool keeps at most [`POOL_SIZE`] of each kind and takes back
-//! only buffers of the common size: one that grew for a large head or a long
-//! pipeline is dropped, so a burst of large requests leaves no memory behind.
+//! buffers. The pool keeps at most `Config::session_pool` of each kind and
+//! takes back only buffers of the common size: one that grew for a large head
+//! or a long pipeline is dropped, so a burst of large requests leaves no
+//! memory behind (and the event loops trim their pools further when they go
+//! quiet, see `crate::reclaim`).
 
 use crate::config::Config;
 use crate::transport::Out;
-
-/// Buffers kept for reuse per thread; more are freed.
-pub(crate) const POOL_SIZE: usize = 256;
 
 /// Received bytes not yet consumed by the machine.
 #[derive(Debug)]
@@ -139,12 +138,18 @@ impl<T> Pool<T> {
         self.items.pop().unwrap_or_else(|| Box::new(make()))
     }
 
-    /// Gives `item` back; kept only while the stock is below [`POOL_SIZE`].
+    /// Gives `item` back; kept only while the stock is below `limit`.
     #[inline]
-    pub fn give(&mut self, item: Box<T>) {
-        if self.items.len() < POOL_SIZE {
+    pub fn give(&mut self, item: Box<T>, limit: usize) {
+        if self.items.len() < limit {
             self.items.push(item);
         }
+    }
+
+    /// Frees all but `keep` items in stock.
+    pub fn truncate(&mut self, keep: usize) {
+        self.items.truncate(keep);
+        self.items.shrink_to_fit();
     }
 }
 
@@ -167,5 +172,5 @@ pub(crate) fn give_buffers(pool: &mut Pool<Buffers>, mut bufs: Box<Buffers>, con
     if bufs.out.buffer_capacity() > config.read_buffer {
         bufs.out.release_buffer();
     }
-    pool.give(bufs);
+    pool.give(bufs, config.session_pool);
 }

@@ -24,7 +24,11 @@ pub const MIN_BODY_RATE: u64 = 1024;
 pub const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How long a write may make no progress before the client is dropped (it
-/// stopped reading). nginx's `send_timeout` is 60 s.
+/// stopped reading). Progress is any byte the kernel takes, found by trying to
+/// write, not by waiting for a writability edge: Linux reports a socket
+/// writable only once about a third of its send buffer has drained, which a
+/// slow but steady reader may take longer than this to do. nginx's
+/// `send_timeout` is 60 s.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long graceful shutdown waits for in-flight requests.
@@ -64,6 +68,36 @@ pub const DRAIN_LIMIT: u64 = 1 << 20;
 /// Initial read buffer per active connection (grows to `max_head` for a head
 /// that needs it). Idle connections hold none.
 pub const READ_BUFFER: usize = 16 * 1024;
+
+/// Sessions (an active connection's buffers, about 17 KiB) an event loop
+/// keeps for reuse, so that an exchange does not allocate them; beyond it a
+/// session that is given back is freed. A session is lent only while an
+/// exchange is in progress, so 256 covers 256 at once per loop.
+pub const SESSION_POOL: usize = 256;
+
+/// At most this many exchanges in progress (event loops) or connection threads
+/// (`threads` model) counts as quiet. When a server goes quiet after having
+/// had more, an event loop keeps only this many pooled sessions, and the
+/// allocator is asked to return its free memory to the system
+/// (`osprey_rt::mem::release_free_memory`): glibc otherwise keeps freed heap
+/// memory, and the resident size stays at the burst's peak.
+pub const QUIET_CONNECTIONS: usize = 16;
+
+/// Memory is given back at most this often (per event loop, and by the
+/// `threads` model's accept loop): returning it walks the whole heap, and pages
+/// given back cost page faults when used again.
+pub const MEMORY_TRIM_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The free memory glibc may keep at the top of a heap (the main one or a
+/// thread's arena) before it gives it back; pinned when a server starts
+/// (`osprey_rt::mem::set_trim_threshold`). glibc's own threshold starts at the
+/// same 128 KiB but rises up to 64 MiB each time a large block is freed, after
+/// which the heap of every event loop and connection thread keeps its peak
+/// after a burst. Pinning it also pins the size above which blocks are mapped
+/// on their own (128 KiB unless the program raised it): those then cost a map
+/// and an unmap each, which for blocks that large is small next to filling
+/// them. `None` leaves glibc's settings alone.
+pub const MALLOC_TRIM_THRESHOLD: usize = 128 * 1024;
 
 /// Threads for handlers marked blocking, per event loop.
 pub const BLOCKING_THREADS: usize = 4;
@@ -117,6 +151,14 @@ pub struct Config {
     pub body_buffer: usize,
     /// See [`DRAIN_LIMIT`].
     pub drain_limit: u64,
+    /// See [`SESSION_POOL`].
+    pub session_pool: usize,
+    /// See [`QUIET_CONNECTIONS`].
+    pub quiet_connections: usize,
+    /// See [`MEMORY_TRIM_INTERVAL`].
+    pub memory_trim_interval: Duration,
+    /// See [`MALLOC_TRIM_THRESHOLD`]; `None` leaves the allocator's setting.
+    pub malloc_trim_threshold: Option<usize>,
     /// See [`BLOCKING_THREADS`].
     pub blocking_threads: usize,
     /// See [`BLOCKING_QUEUE`].
@@ -151,6 +193,10 @@ impl Default for Config {
             read_buffer: READ_BUFFER,
             body_buffer: BODY_BUFFER,
             drain_limit: DRAIN_LIMIT,
+            session_pool: SESSION_POOL,
+            quiet_connections: QUIET_CONNECTIONS,
+            memory_trim_interval: MEMORY_TRIM_INTERVAL,
+            malloc_trim_threshold: Some(MALLOC_TRIM_THRESHOLD),
             blocking_threads: BLOCKING_THREADS,
             blocking_queue: BLOCKING_QUEUE,
             read_per_turn: READ_PER_TURN,

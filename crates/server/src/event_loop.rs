@@ -34,6 +34,7 @@ use slab::Slab;
 
 use crate::conn::{Connection, Env, Readiness, Turn};
 use crate::machine::{Offload, Pools};
+use crate::reclaim::Reclaim;
 use crate::service::Service;
 use crate::timers::Timers;
 use crate::transport::AnyTransport;
@@ -55,6 +56,8 @@ struct Conn {
     id: u32,
     connection: Connection,
     ready: Readiness,
+    /// Counted in the loop's `active` (holds lent buffers or an exchange).
+    active: bool,
     deadline: Instant,
     /// The deadline the wheel will look at this connection.
     filed: Instant,
@@ -115,6 +118,10 @@ pub(crate) struct EventLoop {
     service: Arc<Service>,
     conns: Slab<Conn>,
     pools: Pools,
+    /// Connections holding lent buffers or an exchange in progress.
+    active: usize,
+    /// Gives memory back when the loop goes quiet after a burst.
+    reclaim: Reclaim,
     wheel: TimerWheel,
     date: DateCache,
     now: Instant,
@@ -170,6 +177,8 @@ impl EventLoop {
             signal,
             conns: Slab::with_capacity(1024),
             pools: Pools::default(),
+            active: 0,
+            reclaim: Reclaim::new(now),
             wheel: TimerWheel::new(TICK, now),
             date: DateCache::default(),
             now,
@@ -238,6 +247,7 @@ impl EventLoop {
                 }
             }
             self.expire_timers();
+            self.release_memory();
             if self.accept_retry.is_some_and(|t| self.now >= t) {
                 self.accept_retry = None;
                 self.resume_accepting();
@@ -263,7 +273,8 @@ impl EventLoop {
         }
         let mut t = self.wheel.timeout(self.now);
         let reply_timer = self.timers.next();
-        for extra in [self.accept_retry, self.draining, reply_timer]
+        let reclaim = self.reclaim.pending(self.active, &self.service.config);
+        for extra in [self.accept_retry, self.draining, reply_timer, reclaim]
             .into_iter()
             .flatten()
         {
@@ -335,6 +346,7 @@ impl EventLoop {
             id: self.next_id,
             connection,
             ready: Readiness::default(),
+            active: false,
             deadline,
             filed: deadline,
             timer_gen: 0,
@@ -390,11 +402,22 @@ impl EventLoop {
         self.turn(key, false);
     }
 
-    /// After a turn: move the timer if the deadline came closer.
+    /// After a turn: count the connection active or not, and move the timer
+    /// if the deadline came closer.
     fn settle(&mut self, key: usize) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
+        let active = conn.connection.is_active();
+        if active != conn.active {
+            conn.active = active;
+            if active {
+                self.active += 1;
+                self.reclaim.note(self.active);
+            } else {
+                self.active -= 1;
+            }
+        }
         let (deadline, _) = conn.connection.deadline(&self.service.config);
         conn.deadline = deadline;
         if deadline < conn.filed {
@@ -453,11 +476,28 @@ impl EventLoop {
         }
     }
 
+    /// After a burst, once few connections are active: keep only a quiet
+    /// loop's share of the pools and give free heap memory back to the
+    /// system (`QUIET_CONNECTIONS`, `MEMORY_TRIM_INTERVAL`).
+    fn release_memory(&mut self) {
+        let config = &self.service.config;
+        if !self.reclaim.due(self.active, self.now, config) {
+            return;
+        }
+        self.pools.truncate(config.quiet_connections);
+        // Slots freed at the end of the slab go too (keys stay valid).
+        self.conns.shrink_to_fit();
+        osprey_rt::mem::release_free_memory();
+    }
+
     fn close(&mut self, key: usize) {
         let Some(mut conn) = self.conns.try_remove(key) else {
             return;
         };
         let _ = self.poll.registry().deregister(&mut conn.stream);
+        if conn.active {
+            self.active -= 1;
+        }
         // Dropping a response stream or a pending reply tells its producer
         // the client is gone.
         conn.connection

@@ -32,6 +32,7 @@ pub mod config;
 mod conn;
 mod event_loop;
 mod machine;
+mod reclaim;
 mod service;
 mod timers;
 mod transport;
@@ -250,6 +251,10 @@ impl Server {
             None => Shutdown::install()?,
         };
         let service = self.service;
+        if let Some(bytes) = service.config.malloc_trim_threshold {
+            // Before any connection thread starts (docs/security.md).
+            osprey_rt::mem::set_trim_threshold(bytes);
+        }
         let mut per_loop = self.per_loop;
         match self.model {
             Model::Iterative => blocking::run_iterative(per_loop.remove(0), service, shutdown),

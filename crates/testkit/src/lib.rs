@@ -147,6 +147,151 @@ pub fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// The kernel's number for a TCP state, as /proc/net/tcp lists it.
+pub mod tcp_state {
+    /// Both sides open.
+    pub const ESTABLISHED: u8 = 0x01;
+    /// We closed (FIN queued behind any unsent data); the peer has not yet.
+    pub const FIN_WAIT1: u8 = 0x04;
+    /// The peer closed; we have not.
+    pub const CLOSE_WAIT: u8 = 0x08;
+    /// Both closed, our FIN not yet acknowledged.
+    pub const LAST_ACK: u8 = 0x09;
+}
+
+/// What the kernel says about one TCP socket ([`tcp_socket`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpSocketInfo {
+    /// The state ([`tcp_state`] numbers).
+    pub state: u8,
+    /// Bytes received that the socket's owner has not read yet (a FIN not yet
+    /// read counts as one: it takes a sequence number).
+    pub unread: u32,
+}
+
+/// The state of the IPv4 TCP socket bound to `local` and connected to `peer`
+/// (this network namespace, any process); `None` when there is no such
+/// socket. Lets a test watch the *server's* end of a connection: `CLOSE_WAIT`
+/// means the server has not yet noticed the client's FIN; a state other than
+/// `ESTABLISHED` and `CLOSE_WAIT` means the server closed its side, even while
+/// unsent bytes are still queued in the kernel.
+pub fn tcp_state(local: SocketAddr, peer: SocketAddr) -> Option<u8> {
+    tcp_socket(local, peer).map(|s| s.state)
+}
+
+/// The state and receive queue of the IPv4 TCP socket bound to `local` and
+/// connected to `peer`, as [`tcp_state`]; `unread == 0` on the server's end
+/// means the server has read everything the client sent.
+///
+/// Asks the kernel for that one socket over sock_diag netlink, which takes
+/// microseconds; /proc/net/tcp lists every socket and, with the thousands of
+/// TIME_WAIT entries a test run leaves, takes up to a second to read. Falls back
+/// to it where sock_diag is unavailable.
+pub fn tcp_socket(local: SocketAddr, peer: SocketAddr) -> Option<TcpSocketInfo> {
+    match sock_diag_state(local, peer) {
+        Ok(info) => info,
+        Err(_) => proc_net_tcp_state(local, peer),
+    }
+}
+
+/// One `SOCK_DIAG_BY_FAMILY` request for an exact address pair.
+fn sock_diag_state(local: SocketAddr, peer: SocketAddr) -> io::Result<Option<TcpSocketInfo>> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    // Kernel ABI numbers (linux/netlink.h, linux/sock_diag.h, linux/inet_diag.h).
+    const NETLINK_SOCK_DIAG: i32 = 4;
+    const SOCK_DIAG_BY_FAMILY: u16 = 20;
+    const NLM_F_REQUEST: u16 = 1;
+    const NLMSG_ERROR: u16 = 2;
+    const HEADER: usize = 16;
+    let (SocketAddr::V4(local), SocketAddr::V4(peer)) = (local, peer) else {
+        return Err(io::ErrorKind::Unsupported.into());
+    };
+    let socket = Socket::new(
+        Domain::from(libc::AF_NETLINK),
+        Type::DGRAM,
+        Some(Protocol::from(NETLINK_SOCK_DIAG)),
+    )?;
+    socket.set_read_timeout(Some(Duration::from_secs(1)))?;
+    // struct nlmsghdr, then struct inet_diag_req_v2 (host byte order except
+    // the ports and addresses of the socket id, which are network order).
+    let mut req = Vec::with_capacity(72);
+    req.extend_from_slice(&72u32.to_ne_bytes());
+    req.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    req.extend_from_slice(&NLM_F_REQUEST.to_ne_bytes());
+    req.extend_from_slice(&1u32.to_ne_bytes()); // sequence
+    req.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it
+    req.push(libc::AF_INET as u8);
+    req.push(libc::IPPROTO_TCP as u8);
+    req.push(0); // no extensions
+    req.push(0);
+    req.extend_from_slice(&u32::MAX.to_ne_bytes()); // any state
+    req.extend_from_slice(&local.port().to_be_bytes());
+    req.extend_from_slice(&peer.port().to_be_bytes());
+    req.extend_from_slice(&local.ip().octets());
+    req.extend_from_slice(&[0; 12]);
+    req.extend_from_slice(&peer.ip().octets());
+    req.extend_from_slice(&[0; 12]);
+    req.extend_from_slice(&0u32.to_ne_bytes()); // any interface
+    req.extend_from_slice(&[0xff; 8]); // INET_DIAG_NOCOOKIE
+    assert_eq!(req.len(), 72);
+    socket.send(&req)?;
+    let mut reply = [0u8; 4096];
+    let n = (&socket).read(&mut reply)?;
+    let reply = &reply[..n];
+    if n < HEADER + 4 {
+        return Err(io::ErrorKind::InvalidData.into());
+    }
+    let kind = u16::from_ne_bytes([reply[4], reply[5]]);
+    if kind == NLMSG_ERROR {
+        let errno = -i32::from_ne_bytes(reply[HEADER..HEADER + 4].try_into().unwrap());
+        return if errno == libc::ENOENT {
+            Ok(None)
+        } else {
+            Err(io::Error::from_raw_os_error(errno))
+        };
+    }
+    if kind != SOCK_DIAG_BY_FAMILY {
+        return Err(io::ErrorKind::InvalidData.into());
+    }
+    // struct inet_diag_msg: family, state, timer, retransmits, the socket id
+    // (source port, destination port, addresses, interface, cookie: 48 bytes),
+    // expires, then the receive queue. With no connection of that pair the
+    // kernel answers with the listener on the local address: destination
+    // port 0.
+    if n < HEADER + 60 || reply[HEADER + 6..HEADER + 8] != peer.port().to_be_bytes() {
+        return Ok(None);
+    }
+    let unread = u32::from_ne_bytes(reply[HEADER + 56..HEADER + 60].try_into().unwrap());
+    Ok(Some(TcpSocketInfo {
+        state: reply[HEADER + 1],
+        unread,
+    }))
+}
+
+/// The same from /proc/net/tcp: "sl local_address rem_address st
+/// tx_queue:rx_queue ...", with addresses as `%08X:%04X` (the network-order
+/// address printed as a native integer).
+fn proc_net_tcp_state(local: SocketAddr, peer: SocketAddr) -> Option<TcpSocketInfo> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let parse = |field: &str| -> Option<SocketAddr> {
+        let (ip, port) = field.split_once(':')?;
+        let ip = u32::from_str_radix(ip, 16).ok()?;
+        let port = u16::from_str_radix(port, 16).ok()?;
+        Some(SocketAddr::from((ip.to_ne_bytes(), port)))
+    };
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() < 5 || parse(fields[1])? != local || parse(fields[2])? != peer {
+            return None;
+        }
+        let (_, rx) = fields[4].split_once(':')?;
+        Some(TcpSocketInfo {
+            state: u8::from_str_radix(fields[3], 16).ok()?,
+            unread: u32::from_str_radix(rx, 16).ok()?,
+        })
+    })
+}
+
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -404,4 +549,47 @@ pub fn is_pattern(body: &[u8]) -> bool {
 /// Raises this process's open-file limit (tests that open 1,000 sockets).
 pub fn raise_fd_limit() {
     osprey_rt::net::raise_fd_limit().expect("raise the open-file limit");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn tcp_state_follows_a_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = listener.local_addr().unwrap();
+        let client = TcpStream::connect(server).unwrap();
+        let peer = client.local_addr().unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        let sock_diag = |a, b| sock_diag_state(a, b).expect("sock_diag answers");
+        let open = TcpSocketInfo {
+            state: tcp_state::ESTABLISHED,
+            unread: 0,
+        };
+        assert_eq!(sock_diag(server, peer), Some(open));
+        assert_eq!(proc_net_tcp_state(server, peer), Some(open));
+        // Loopback delivers before write returns.
+        (&client).write_all(b"hello").unwrap();
+        let sent = TcpSocketInfo { unread: 5, ..open };
+        assert_eq!(sock_diag(server, peer), Some(sent));
+        assert_eq!(proc_net_tcp_state(server, peer), Some(sent));
+        drop(client);
+        // The client's FIN is processed on loopback before close returns; it
+        // takes a sequence number, so it counts as one unread byte.
+        let closed = TcpSocketInfo {
+            state: tcp_state::CLOSE_WAIT,
+            unread: 6,
+        };
+        assert_eq!(sock_diag(server, peer), Some(closed));
+        assert_eq!(proc_net_tcp_state(server, peer), Some(closed));
+        drop(accepted);
+        assert!(!matches!(
+            tcp_state(server, peer),
+            Some(tcp_state::ESTABLISHED | tcp_state::CLOSE_WAIT)
+        ));
+        let unused: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        assert_eq!(sock_diag(server, unused), None);
+    }
 }

@@ -126,6 +126,19 @@ impl Request {
         self
     }
 
+    /// Heap bytes this request keeps for reuse by the next [`Request::fill`]
+    /// (head, field table, body, path and parameter text). A server that
+    /// pools requests drops one that grew for a large message.
+    #[doc(hidden)]
+    pub fn reusable_capacity(&self) -> usize {
+        self.head.capacity()
+            + self.fields.capacity() * std::mem::size_of::<[u32; 4]>()
+            + self.decoded_path.capacity()
+            + self.param_text.capacity()
+            + self.param_spans.capacity() * std::mem::size_of::<(u32, u32)>()
+            + self.body.capacity()
+    }
+
     /// Refills this request from a parsed head, reusing its buffers. `target`
     /// and `fields` are ranges of `head`. Called by the server; returns false
     /// when the path's percent-encoding is invalid (the server answers 400).

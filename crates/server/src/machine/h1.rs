@@ -472,7 +472,7 @@ impl Machine for H1 {
         }
     }
 
-    fn release(&mut self, pools: &mut Pools) {
+    fn release(&mut self, pools: &mut Pools, config: &Config) {
         if let Some(mut st) = self.state.take() {
             // Dropping a pending reply, a response stream or a body feeder
             // tells whoever produces or consumes it that the client is gone.
@@ -480,7 +480,11 @@ impl Machine for H1 {
             st.phase = Phase::Requests;
             st.sink = BodySink::None;
             drop(st.request.body_stream());
-            pools.h1.give(st);
+            // A request that grew for a large head or body is not kept: the
+            // pool holds exchanges of the common size.
+            if st.request.reusable_capacity() <= config.read_buffer + 64 * 1024 {
+                pools.h1.give(st, config.session_pool);
+            }
         }
     }
 }

@@ -66,6 +66,14 @@ pub(crate) struct Pools {
     pub h1: Pool<h1::State>,
 }
 
+impl Pools {
+    /// Keeps at most `keep` of each kind (a loop gone quiet after a burst).
+    pub fn truncate(&mut self, keep: usize) {
+        self.buffers.truncate(keep);
+        self.h1.truncate(keep);
+    }
+}
+
 /// What a machine may use during one call: the server's service, the time of
 /// this turn, the connection's waker, and the thread's pools.
 pub(crate) struct Cx<'a> {
@@ -174,7 +182,7 @@ pub(crate) trait Machine {
     fn handoff(&mut self) -> Option<AnyMachine>;
 
     /// Gives lent state back to the pools (the connection is idle or closing).
-    fn release(&mut self, pools: &mut Pools);
+    fn release(&mut self, pools: &mut Pools, config: &Config);
 }
 
 /// Every machine a connection can hold (HTTP/2 and WebSocket join here).
@@ -233,7 +241,7 @@ impl Machine for AnyMachine {
         each!(self, m => m.handoff())
     }
     #[inline]
-    fn release(&mut self, pools: &mut Pools) {
-        each!(self, m => m.release(pools))
+    fn release(&mut self, pools: &mut Pools, config: &Config) {
+        each!(self, m => m.release(pools, config))
     }
 }

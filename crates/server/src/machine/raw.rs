@@ -94,5 +94,5 @@ impl Machine for Raw {
         None
     }
 
-    fn release(&mut self, _: &mut Pools) {}
+    fn release(&mut self, _: &mut Pools, _: &Config) {}
 }
