@@ -22,7 +22,7 @@ use osprey_rt::event::{Events, Interest, Poll, SourceFd, Token};
 use osprey_rt::io::TcpIo;
 use osprey_rt::process::{self, Forked};
 use osprey_rt::signals::Shutdown;
-use osprey_web::Timer;
+use osprey_web::{ConnectionInfo, Timer};
 
 use crate::conn::{Connection, Env, Readiness, Turn};
 use crate::machine::{Offload, Pools};
@@ -75,7 +75,11 @@ pub(crate) fn serve_connection(
     let mut due = Vec::new();
     let thread = std::thread::current();
     let make_waker = move || Waker::from(Arc::new(ThreadWaker(thread.clone())));
-    let mut connection = Connection::new(AnyTransport::default(), peer, Instant::now());
+    let Ok(local) = stream.local_addr() else {
+        return;
+    };
+    let info = ConnectionInfo::new(local, peer);
+    let mut connection = Connection::new(AnyTransport::default(), info, Instant::now());
     let mut draining = false;
     let mut peer_closed = false;
     loop {

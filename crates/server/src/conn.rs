@@ -28,9 +28,11 @@
 //!   still be sending, the connection shuts its sending side and reads and
 //!   discards for a while before closing (lingering close).
 
-use std::net::SocketAddr;
+use std::sync::Arc;
 use std::task::Waker;
 use std::time::Instant;
+
+use osprey_web::ConnectionInfo;
 
 use crate::buffers::{give_buffers, take_buffers, Buffers};
 use crate::config::Config;
@@ -111,12 +113,16 @@ pub(crate) struct Env<'a> {
 
 impl<'e> Env<'e> {
     /// The machine's context for one connection, borrowing this environment.
-    fn cx<'c>(&'c mut self, peer: SocketAddr, waker: &'c mut Option<Waker>) -> Cx<'c> {
+    fn cx<'c>(
+        &'c mut self,
+        connection: &'c Arc<ConnectionInfo>,
+        waker: &'c mut Option<Waker>,
+    ) -> Cx<'c> {
         Cx::new(
             self.service,
             self.date,
             self.now,
-            peer,
+            connection,
             &mut *self.workers,
             self.blocking_in_place,
             self.pools,
@@ -139,7 +145,8 @@ pub(crate) struct Connection {
     machine: AnyMachine,
     /// Lent from the pool while the connection is active.
     bufs: Option<Box<Buffers>>,
-    peer: SocketAddr,
+    /// Addresses (and TLS facts), shared with every request on it.
+    info: Arc<ConnectionInfo>,
     waker: Option<Waker>,
     /// The peer ended its side (a read returned 0).
     input_ended: bool,
@@ -153,12 +160,12 @@ pub(crate) struct Connection {
 
 impl Connection {
     /// A new HTTP/1.1 connection over `transport`, accepted at `now`.
-    pub fn new(transport: AnyTransport, peer: SocketAddr, now: Instant) -> Connection {
+    pub fn new(transport: AnyTransport, info: ConnectionInfo, now: Instant) -> Connection {
         Connection {
             transport,
             machine: AnyMachine::H1(H1::default()),
             bufs: None,
-            peer,
+            info: Arc::new(info),
             waker: None,
             input_ended: false,
             served: false,
@@ -201,7 +208,9 @@ impl Connection {
             self.bufs = Some(take_buffers(&mut env.pools.buffers, config));
         }
         let bufs = self.bufs.as_deref_mut().expect("buffers taken above");
-        let mut cx = env.cx(self.peer, waker);
+        // Shared with the requests; held for the turn (an atomic increment).
+        let info = self.info.clone();
+        let mut cx = env.cx(&info, waker);
         let mut budget = config.read_per_turn;
         let mut next;
         loop {
@@ -363,7 +372,7 @@ impl Connection {
                     self.bufs = Some(take_buffers(&mut env.pools.buffers, config));
                 }
                 let bufs = self.bufs.as_deref_mut().expect("taken above");
-                let mut cx = env.cx(self.peer, &mut self.waker);
+                let mut cx = env.cx(&self.info, &mut self.waker);
                 self.machine.timed_out(&mut cx, bufs, expiry);
                 // One chance for the 408 to go out, then linger or close.
                 ready.writable = true;
@@ -645,7 +654,10 @@ mod tests {
                 now,
                 conn: Connection::new(
                     AnyTransport::Plain(crate::transport::Plain::copying()),
-                    "127.0.0.1:9".parse().unwrap(),
+                    ConnectionInfo::new(
+                        "127.0.0.1:80".parse().unwrap(),
+                        "127.0.0.1:9".parse().unwrap(),
+                    ),
                     now,
                 ),
                 pipe: Pipe::new(),

@@ -29,7 +29,7 @@ use osprey_rt::io::TcpIo;
 use osprey_rt::signals::Shutdown;
 use osprey_rt::timer::TimerWheel;
 use osprey_rt::workers::WorkerPool;
-use osprey_web::Timer;
+use osprey_web::{ConnectionInfo, Timer};
 use slab::Slab;
 
 use crate::conn::{Connection, Env, Readiness, Turn};
@@ -339,7 +339,11 @@ impl EventLoop {
             return;
         }
         self.next_id = self.next_id.wrapping_add(1);
-        let connection = Connection::new(AnyTransport::default(), peer, self.now);
+        let Ok(local) = stream.local_addr() else {
+            return;
+        };
+        let info = ConnectionInfo::new(local, peer);
+        let connection = Connection::new(AnyTransport::default(), info, self.now);
         let (deadline, _) = connection.deadline(&self.service.config);
         entry.insert(Conn {
             stream,

@@ -21,12 +21,13 @@
 
 // Module order, lowest first: each module uses only modules listed before it
 // (also through the crate root's re-exports): percent, mime, coding, cookie,
-// time, upgrade, incoming -> body (upgrade) -> response (body, cookie, mime)
+// connection, time, upgrade, incoming -> body (upgrade) -> response (body, cookie, mime)
 // -> error (response) -> reply (error, response) -> request (error, percent,
-// cookie, time, incoming) -> handler (error, reply, request, response; the
+// cookie, connection, time, incoming) -> handler (error, reply, request, response; the
 // middleware composition lives here too) -> router (handler, percent).
 mod body;
 pub mod coding;
+mod connection;
 mod cookie;
 mod error;
 mod handler;
@@ -41,6 +42,7 @@ mod time;
 mod upgrade;
 
 pub use body::{Body, BodySender, BodySource, FileBody, Part, SendError};
+pub use connection::{ConnectionInfo, TlsInfo};
 pub use cookie::{Cookie, SameSite};
 pub use error::{Error, Html, IntoResponse, Json};
 pub use handler::{
@@ -49,7 +51,7 @@ pub use handler::{
 };
 pub use incoming::{BodyFeeder, RequestBody};
 pub use reply::{Cancelled, IntoReply, Reply, Responder};
-pub use request::{Extensions, Request};
+pub use request::{Extensions, HeadSpans, Request};
 pub use response::Response;
 pub use router::{RouteError, Router, TrailingSlash};
 pub use time::{Sleep, Timer, TimerHeap, TimerQueue};

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use osprey_proto::{HeaderMap, Method, Status, Version};
 use serde::de::DeserializeOwned;
 
+use crate::connection::ConnectionInfo;
 use crate::error::Error;
 use crate::incoming::RequestBody;
 use crate::percent;
@@ -38,6 +39,12 @@ pub struct Request {
     param_spans: Vec<(u32, u32)>,
     body: Vec<u8>,
     trailers: HeaderMap,
+    /// The authority (absolute-form target, else Host), a range of `head`.
+    authority: Option<(u32, u32)>,
+    /// The protocol the client asked to switch to, a range of `head`.
+    upgrade: Option<(u32, u32)>,
+    /// The connection (shared by its requests); tests may set only a peer.
+    connection: Option<Arc<ConnectionInfo>>,
     peer: Option<SocketAddr>,
     extensions: Extensions,
     /// The server's timer queue for this connection's thread.
@@ -46,6 +53,19 @@ pub struct Request {
     body_stream: Option<RequestBody>,
     /// A route match found by the handler's plan, for its call.
     planned: Option<(usize, u32)>,
+}
+
+/// Where the parts of a request head are in its bytes (for
+/// [`Request::fill`]).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeadSpans {
+    /// The request-target.
+    pub target: (u32, u32),
+    /// The authority, when the head names one.
+    pub authority: Option<(u32, u32)>,
+    /// The `Upgrade` value of a request asking to switch protocols.
+    pub upgrade: Option<(u32, u32)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +93,9 @@ impl Default for Request {
             param_spans: Vec::new(),
             body: Vec::new(),
             trailers: HeaderMap::new(),
+            authority: None,
+            upgrade: None,
+            connection: None,
             peer: None,
             extensions: Extensions::default(),
             timer: None,
@@ -139,30 +162,45 @@ impl Request {
             + self.body.capacity()
     }
 
-    /// Refills this request from a parsed head, reusing its buffers. `target`
-    /// and `fields` are ranges of `head`. Called by the server; returns false
-    /// when the path's percent-encoding is invalid (the server answers 400).
+    /// Refills this request from a parsed head, reusing its buffers. The
+    /// spans and `fields` are ranges of `head`. Called by the server; returns
+    /// false when the path's percent-encoding is invalid (the server answers
+    /// 400).
     #[doc(hidden)]
     pub fn fill(
         &mut self,
         method: Method,
         version: Version,
         head: &[u8],
-        target: (u32, u32),
+        spans: HeadSpans,
         fields: impl Iterator<Item = [u32; 4]>,
-        peer: Option<SocketAddr>,
+        connection: Option<&Arc<ConnectionInfo>>,
     ) -> bool {
         self.method = method;
         self.version = version;
         self.head.clear();
         self.head.extend_from_slice(head);
-        self.target = target;
+        self.target = spans.target;
+        self.authority = spans.authority;
+        self.upgrade = spans.upgrade;
         self.fields.clear();
         self.fields.extend(fields);
         self.clear_params();
         self.body.clear();
         self.trailers.clear();
-        self.peer = peer;
+        if let Some(c) = connection {
+            if !self
+                .connection
+                .as_ref()
+                .is_some_and(|mine| Arc::ptr_eq(mine, c))
+            {
+                self.connection = Some(c.clone());
+            }
+            self.peer = Some(c.peer);
+        } else {
+            self.connection = None;
+            self.peer = None;
+        }
         self.extensions.clear();
         self.body_stream = None;
         self.planned = None;
@@ -503,6 +541,35 @@ impl Request {
     /// The client's address, when the request came over a socket.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.peer
+    }
+
+    /// Our address on the connection, when the request came over a socket.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.connection.as_ref().map(|c| c.local)
+    }
+
+    /// The connection the request came on: addresses, and what a TLS
+    /// handshake settled ([`ConnectionInfo::tls`]).
+    pub fn connection(&self) -> Option<&ConnectionInfo> {
+        self.connection.as_deref()
+    }
+
+    /// The authority the request is for, as sent: the host (and port) of an
+    /// absolute-form target (RFC 9112 §3.2.2: it wins over `Host`), else the
+    /// `Host` field.
+    pub fn authority(&self) -> Option<&str> {
+        match self.authority {
+            Some((s, e)) => std::str::from_utf8(&self.head[s as usize..e as usize]).ok(),
+            None => self.header("host"),
+        }
+    }
+
+    /// The protocol the client asks to switch to (`Upgrade`, when sent with
+    /// `Connection: upgrade` over HTTP/1.1, RFC 9110 §7.8); see
+    /// [`Response::upgrade`](crate::Response::upgrade).
+    pub fn upgrade(&self) -> Option<&str> {
+        let (s, e) = self.upgrade?;
+        std::str::from_utf8(&self.head[s as usize..e as usize]).ok()
     }
 
     /// Values middleware attached to this request (a request id, the

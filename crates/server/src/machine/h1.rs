@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use osprey_h1::{BodyFraming, BodyLength, EncodeConfig, Event, ProtoError, ServerConn, CONTINUE};
 use osprey_proto::{HeaderMap, Status};
 use osprey_web::{
-    Body, BodyFeeder, BodyMode, BodySource, Part, Plan, Reply, Request, Response, Timer,
+    Body, BodyFeeder, BodyMode, BodySource, HeadSpans, Part, Plan, Reply, Request, Response, Timer,
 };
 
 use super::raw::Raw;
@@ -262,15 +262,20 @@ impl Machine for H1 {
                 }
                 Event::Head => {
                     let head = st.conn.head();
+                    let span = |s: osprey_h1::Span| (s.start, s.end);
                     let path_ok = st.request.fill(
                         head.method.clone(),
                         head.version,
                         &input[..n],
-                        (head.target.start, head.target.end),
+                        HeadSpans {
+                            target: span(head.target),
+                            authority: head.authority.map(span),
+                            upgrade: head.upgrade.map(span),
+                        },
                         head.fields
                             .iter()
                             .map(|f| [f.name.start, f.name.end, f.value.start, f.value.end]),
-                        Some(cx.peer),
+                        Some(cx.connection),
                     );
                     st.request_started = None;
                     let body = head.body;

@@ -17,11 +17,11 @@
 pub(crate) mod h1;
 pub(crate) mod raw;
 
-use std::net::SocketAddr;
+use std::sync::Arc;
 use std::task::Waker;
 use std::time::Instant;
 
-use osprey_web::Timer;
+use osprey_web::{ConnectionInfo, Timer};
 
 use crate::buffers::{Buffers, Pool};
 use crate::config::Config;
@@ -82,7 +82,8 @@ pub(crate) struct Cx<'a> {
     pub date: &'a [u8],
     /// The time of this turn of the driver.
     pub now: Instant,
-    pub peer: SocketAddr,
+    /// The connection's addresses (and, over TLS, its handshake).
+    pub connection: &'a Arc<ConnectionInfo>,
     /// Worker threads for blocking handlers.
     pub workers: &'a mut dyn Offload,
     /// Whether blocking handlers run in place (the blocking models, where a
@@ -102,7 +103,7 @@ impl<'a> Cx<'a> {
         service: &'a Service,
         date: &'a [u8],
         now: Instant,
-        peer: SocketAddr,
+        connection: &'a Arc<ConnectionInfo>,
         workers: &'a mut dyn Offload,
         blocking_in_place: bool,
         pools: &'a mut Pools,
@@ -114,7 +115,7 @@ impl<'a> Cx<'a> {
             service,
             date,
             now,
-            peer,
+            connection,
             workers,
             blocking_in_place,
             pools,
