@@ -4,10 +4,11 @@
 //! A line is formatted whole and written with one `write_all` under a lock,
 //! so lines from several threads never interleave; to a file it is one
 //! `write(2)` on a descriptor opened for appending, so even the processes of
-//! the fork model append whole lines. A line is written before the response
-//! leaves the middleware (or, for a stream of unknown length, when the stream
-//! ends), so it is in the file by the time the client has the response. A
-//! failing log never fails a request: errors are counted
+//! the fork model append whole lines. A line is written as soon as the
+//! response is known — as it leaves the middleware, or, for a pending
+//! [`Reply`], when its response arrives; for a stream of unknown length, when
+//! the stream ends — so it is in the file by the time the client has the
+//! response. A failing log never fails a request: errors are counted
 //! ([`AccessLog::write_errors`]).
 //!
 //! Fields that come from the client (the request-target, `Referer`,
@@ -32,7 +33,7 @@ use serde::Serialize;
 use crate::auth::AuthUser;
 use osprey_web::{Body, BodySource};
 use osprey_web::{Middleware, Next};
-use osprey_web::{Request, Response};
+use osprey_web::{Reply, Request, Response};
 
 /// The layout of a log line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,7 +51,8 @@ pub enum LogFormat {
     /// inside this one attached, else `-`; `date` is when the request reached this middleware,
     /// in UTC; `bytes` is the length of the body sent, `-` when there is none
     /// (as Apache's `%b`); `duration` is the seconds from entering this
-    /// middleware until the response was returned (or its stream ended), with
+    /// middleware until the response was there (returned, or arrived for a
+    /// pending reply; for a stream of unknown length, until it ended), with
     /// six decimals (microseconds).
     Common,
     /// The Combined Log Format: Common plus the quoted `Referer` and
@@ -103,7 +105,7 @@ impl Sink {
 ///     .with(AccessLog::file(&path, LogFormat::Common).unwrap())
 ///     .get("/hello", |_: &mut Request| Response::text("Hello, World!"));
 /// let peer = "127.0.0.1:50000".parse().unwrap();
-/// app.call(&mut Request::new(Method::Get, "/hello?x=1").with_peer(peer));
+/// app.respond(&mut Request::new(Method::Get, "/hello?x=1").with_peer(peer));
 ///
 /// let log = std::fs::read_to_string(&path).unwrap();
 /// assert!(log.starts_with("127.0.0.1 - - ["));
@@ -160,14 +162,32 @@ impl AccessLog {
 }
 
 impl Middleware for AccessLog {
-    fn handle(&self, req: &mut Request, next: Next<'_>) -> Response {
+    fn handle(&self, req: &mut Request, next: Next<'_>) -> Reply {
         let started = Instant::now();
         // Read the request now: a middleware further in may move it away
         // (to run the handler on another thread).
         let mut entry = Entry::of_request(req, self.format, SystemTime::now());
-        let mut resp = next.run(req);
-        entry.status = resp.status.as_u16();
+        let reply = next.run(req);
+        // What inner middleware attached to the request is there as soon as
+        // the chain returns, even when the response comes later.
         entry.user = req.extensions().get::<AuthUser>().map(|u| u.0.clone());
+        // The line is written when the response is there: at once, or when a
+        // pending reply's response arrives (timed to then).
+        match reply.into_ready() {
+            Ok(resp) => Reply::ready(self.finish(entry, started, resp)),
+            Err(pending) => {
+                let log = self.clone();
+                pending.map(move |resp| log.finish(entry, started, resp))
+            }
+        }
+    }
+}
+
+impl AccessLog {
+    /// Completes `entry` with `resp` and writes its line, or, for a stream of
+    /// unknown length, arranges for it to be written when the stream ends.
+    fn finish(&self, mut entry: Entry, started: Instant, mut resp: Response) -> Response {
+        entry.status = resp.status.as_u16();
         if let Some(id) = resp.headers.get("x-request-id") {
             entry.request_id = Some(id.as_bytes().to_vec());
         }
@@ -707,7 +727,7 @@ mod tests {
             Response::text("").body(Body::from_pieces(pieces))
         })
         .with(log.clone());
-        let resp = app.call(&mut request("/s"));
+        let resp = app.respond(&mut request("/s"));
         assert_eq!(out.text(), "", "not logged before the stream ends");
         let Body::Stream(mut s) = resp.body else {
             panic!("not a stream")
@@ -725,7 +745,7 @@ mod tests {
 
         // Dropped half-way (the client left): what was sent is logged.
         out.buf.lock().unwrap().clear();
-        let resp = app.call(&mut request("/s"));
+        let resp = app.respond(&mut request("/s"));
         let Body::Stream(mut s) = resp.body else {
             panic!("not a stream")
         };
@@ -735,7 +755,7 @@ mod tests {
 
         // HEAD: the server drops the body unpulled; logged at once with no bytes.
         out.buf.lock().unwrap().clear();
-        let _resp = app.call(&mut Request::new(Method::Head, "/s"));
+        let _resp = app.respond(&mut Request::new(Method::Head, "/s"));
         assert!(
             out.text().contains("\"HEAD /s HTTP/1.1\" 200 - "),
             "{}",
@@ -751,7 +771,7 @@ mod tests {
             Response::text("Hello, World!").header("X-Request-Id", "from-response")
         })
         .with(AccessLog::to_writer(Box::new(out.clone()), LogFormat::Json));
-        app.call(&mut request("/x").with_header("X-Request-Id", "from-request"));
+        app.respond(&mut request("/x").with_header("X-Request-Id", "from-request"));
         let v: serde_json::Value = serde_json::from_str(out.text().trim_end()).unwrap();
         assert_eq!(v["bytes"], 13);
         assert_eq!(v["user"], "bob");
@@ -763,13 +783,51 @@ mod tests {
         out.buf.lock().unwrap().clear();
         let app = (|_: &mut Request| Response::status_text(Status::NOT_FOUND))
             .with(AccessLog::to_writer(Box::new(out.clone()), LogFormat::Json));
-        app.call(&mut request("/y").with_header("X-Request-Id", "from-request"));
+        app.respond(&mut request("/y").with_header("X-Request-Id", "from-request"));
         let v: serde_json::Value = serde_json::from_str(out.text().trim_end()).unwrap();
         assert_eq!(
             (v["status"].as_u64(), v["bytes"].as_u64()),
             (Some(404), Some(10))
         );
         assert_eq!(v["request_id"], "from-request");
+    }
+
+    #[test]
+    fn pending_replies_are_logged_when_their_response_arrives() {
+        let out = Shared::default();
+        let (send, receive) = std::sync::mpsc::channel();
+        let app = (move |req: &mut Request| {
+            // Set before the reply turns pending: the line has it.
+            req.extensions_mut().insert(AuthUser("carol".into()));
+            let (responder, reply) = Reply::later();
+            send.send(responder).unwrap();
+            reply
+        })
+        .with(AccessLog::to_writer(Box::new(out.clone()), LogFormat::Json));
+        let reply = app.call(&mut request("/later"));
+        assert!(!reply.is_ready());
+        assert_eq!(out.text(), "", "not logged before the response is there");
+        let responder = receive.recv().unwrap();
+        let answer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            responder
+                .send(Response::text("late").header("X-Request-Id", "r-9"))
+                .unwrap();
+        });
+        let resp = reply.wait();
+        answer.join().unwrap();
+        assert_eq!(resp.status, Status::OK);
+        let v: serde_json::Value = serde_json::from_str(out.text().trim_end()).unwrap();
+        assert_eq!(v["target"], "/later");
+        assert_eq!(
+            (v["status"].as_u64(), v["bytes"].as_u64()),
+            (Some(200), Some(4))
+        );
+        assert_eq!(v["user"], "carol");
+        assert_eq!(v["request_id"], "r-9");
+        // Timed to the response's arrival, not to the handler's return.
+        assert!(v["duration_ms"].as_f64().unwrap() >= 30.0, "{v}");
+        assert_eq!(out.text().lines().count(), 1);
     }
 
     #[test]
@@ -780,9 +838,9 @@ mod tests {
         };
         let log = AccessLog::to_writer(Box::new(out), LogFormat::Common);
         let app = (|_: &mut Request| Response::text("ok")).with(log.clone());
-        let resp = app.call(&mut request("/"));
+        let resp = app.respond(&mut request("/"));
         assert_eq!(resp.status, Status::OK);
-        app.call(&mut request("/"));
+        app.respond(&mut request("/"));
         assert_eq!(log.write_errors(), 2);
     }
 
@@ -799,7 +857,7 @@ mod tests {
                 let app = app.clone();
                 std::thread::spawn(move || {
                     for i in 0..50 {
-                        app.call(
+                        app.respond(
                             &mut request(&format!("/t{t}/{i}")).with_header("User-Agent", "ua"),
                         );
                     }

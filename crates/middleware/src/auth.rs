@@ -29,7 +29,7 @@ use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 use crate::cors::is_preflight;
 use osprey_web::{Middleware, Next};
-use osprey_web::{Request, Response};
+use osprey_web::{Reply, Request, Response};
 
 /// How long a successful Basic verification is remembered (5 minutes): long
 /// enough that a browser session, which repeats the same `Authorization`
@@ -363,7 +363,7 @@ struct User {
 ///         Response::text(format!("hello {name}"))
 ///     });
 ///
-/// let denied = app.call(&mut Request::new(Method::Get, "/"));
+/// let denied = app.respond(&mut Request::new(Method::Get, "/"));
 /// assert_eq!(denied.status.as_u16(), 401);
 /// assert_eq!(
 ///     denied.headers.get("www-authenticate").unwrap().as_bytes(),
@@ -371,7 +371,7 @@ struct User {
 /// );
 /// // "alice:secret" in base64
 /// let mut ok = Request::new(Method::Get, "/").with_header("Authorization", "Basic YWxpY2U6c2VjcmV0");
-/// assert_eq!(app.call(&mut ok).status.as_u16(), 200);
+/// assert_eq!(app.respond(&mut ok).status.as_u16(), 200);
 /// # let _ = hash_password;
 /// ```
 pub struct BasicAuth {
@@ -493,7 +493,7 @@ impl BasicAuth {
 }
 
 impl Middleware for BasicAuth {
-    fn handle(&self, req: &mut Request, next: Next<'_>) -> Response {
+    fn handle(&self, req: &mut Request, next: Next<'_>) -> Reply {
         if (self.allow_preflight && is_preflight(req))
             || self.unauthenticated.as_ref().is_some_and(|f| f(req))
         {
@@ -504,7 +504,7 @@ impl Middleware for BasicAuth {
                 req.extensions_mut().insert(AuthUser(user));
                 next.run(req)
             }
-            None => self.refuse(),
+            None => self.refuse().into(),
         }
     }
 
@@ -541,9 +541,9 @@ enum TokenCheck {
 ///         Response::text(format!("deployed by {}", req.extensions().get::<AuthUser>().unwrap().0))
 ///     });
 /// let mut req = Request::new(Method::Post, "/deploy").with_header("Authorization", "Bearer s3cr3t-t0ken");
-/// assert_eq!(app.call(&mut req).status.as_u16(), 200);
+/// assert_eq!(app.respond(&mut req).status.as_u16(), 200);
 /// let mut wrong = Request::new(Method::Post, "/deploy").with_header("Authorization", "Bearer guess");
-/// let resp = app.call(&mut wrong);
+/// let resp = app.respond(&mut wrong);
 /// assert_eq!(resp.status.as_u16(), 401);
 /// assert_eq!(
 ///     resp.headers.get("www-authenticate").unwrap().as_bytes(),
@@ -654,7 +654,7 @@ impl BearerAuth {
 }
 
 impl Middleware for BearerAuth {
-    fn handle(&self, req: &mut Request, next: Next<'_>) -> Response {
+    fn handle(&self, req: &mut Request, next: Next<'_>) -> Reply {
         if (self.allow_preflight && is_preflight(req))
             || self.unauthenticated.as_ref().is_some_and(|f| f(req))
         {
@@ -663,21 +663,31 @@ impl Middleware for BearerAuth {
         let value = match authorization(req) {
             Ok(Some(value)) => value,
             // RFC 6750 §3.1: no credentials at all, no error code.
-            Ok(None) => return self.refuse(Status::UNAUTHORIZED, None),
-            Err(()) => return self.refuse(Status::BAD_REQUEST, Some("invalid_request")),
+            Ok(None) => return self.refuse(Status::UNAUTHORIZED, None).into(),
+            Err(()) => {
+                return self
+                    .refuse(Status::BAD_REQUEST, Some("invalid_request"))
+                    .into()
+            }
         };
         let token = match credentials_for(value, "Bearer") {
             Some(token) if is_b64token(token) => token,
-            Some(_) => return self.refuse(Status::BAD_REQUEST, Some("invalid_request")),
+            Some(_) => {
+                return self
+                    .refuse(Status::BAD_REQUEST, Some("invalid_request"))
+                    .into()
+            }
             // Another scheme (Basic): the client did not try a bearer token.
-            None => return self.refuse(Status::UNAUTHORIZED, None),
+            None => return self.refuse(Status::UNAUTHORIZED, None).into(),
         };
         match self.user_for(token) {
             Some(user) => {
                 req.extensions_mut().insert(AuthUser(user));
                 next.run(req)
             }
-            None => self.refuse(Status::UNAUTHORIZED, Some("invalid_token")),
+            None => self
+                .refuse(Status::UNAUTHORIZED, Some("invalid_token"))
+                .into(),
         }
     }
 
@@ -742,7 +752,7 @@ mod tests {
         if let Some(a) = authorization {
             req = req.with_header("Authorization", a);
         }
-        chain.call(&mut req)
+        chain.respond(&mut req)
     }
 
     #[test]
@@ -804,7 +814,7 @@ mod tests {
         let mut req = Request::new(Method::Get, "/")
             .with_header("Authorization", &basic("bob", "builder"))
             .with_header("Authorization", &basic("bob", "builder"));
-        assert_eq!(chain.call(&mut req).status, Status::UNAUTHORIZED);
+        assert_eq!(chain.respond(&mut req).status, Status::UNAUTHORIZED);
     }
 
     #[test]
@@ -931,19 +941,19 @@ mod tests {
         let mut pre = Request::new(Method::Options, "/")
             .with_header("Origin", "https://a.example")
             .with_header("Access-Control-Request-Method", "PUT");
-        let r = chain.call(&mut pre);
+        let r = chain.respond(&mut pre);
         assert_eq!((r.status, body(&r)), (Status::OK, &b"anonymous"[..]));
         // A plain OPTIONS is not a preflight.
         let mut plain = Request::new(Method::Options, "/");
-        assert_eq!(chain.call(&mut plain).status, Status::UNAUTHORIZED);
+        assert_eq!(chain.respond(&mut plain).status, Status::UNAUTHORIZED);
         let mut health = Request::new(Method::Get, "/health");
-        assert_eq!(chain.call(&mut health).status, Status::OK);
+        assert_eq!(chain.respond(&mut health).status, Status::OK);
 
         let strict = whoami.with(auth().allow_preflight(false));
         let mut pre = Request::new(Method::Options, "/")
             .with_header("Origin", "https://a.example")
             .with_header("Access-Control-Request-Method", "PUT");
-        assert_eq!(strict.call(&mut pre).status, Status::UNAUTHORIZED);
+        assert_eq!(strict.respond(&mut pre).status, Status::UNAUTHORIZED);
     }
 
     #[test]
@@ -981,7 +991,7 @@ mod tests {
         for h in headers {
             req = req.with_header("Authorization", h);
         }
-        chain.call(&mut req)
+        chain.respond(&mut req)
     }
 
     fn tokens() -> BearerAuth {
@@ -1057,6 +1067,6 @@ mod tests {
         let mut pre = Request::new(Method::Options, "/")
             .with_header("Origin", "https://a.example")
             .with_header("Access-Control-Request-Method", "DELETE");
-        assert_eq!(chain.call(&mut pre).status, Status::OK);
+        assert_eq!(chain.respond(&mut pre).status, Status::OK);
     }
 }

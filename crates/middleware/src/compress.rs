@@ -21,7 +21,7 @@ use osprey_web::coding::parse_accept_encoding;
 pub use osprey_web::coding::Coding;
 use osprey_web::{Body, BodySource, Part};
 use osprey_web::{Middleware, Next};
-use osprey_web::{Request, Response};
+use osprey_web::{Reply, Request, Response};
 
 /// Bodies shorter than this are sent as they are. Below about a kilobyte the
 /// coding's own framing (18 bytes of gzip header and trailer, block headers)
@@ -123,7 +123,7 @@ struct Levels {
 ///     .get("/", move |_: &mut Request| Response::html(body.clone()));
 ///
 /// let mut req = Request::new(Method::Get, "/").with_header("Accept-Encoding", "gzip, br;q=0.5");
-/// let resp = app.call(&mut req);
+/// let resp = app.respond(&mut req);
 /// assert_eq!(resp.headers.get("content-encoding").unwrap().as_bytes(), b"gzip");
 /// assert_eq!(resp.headers.get("vary").unwrap().as_bytes(), b"Accept-Encoding");
 /// let Body::Bytes(compressed) = resp.body else { panic!("a small body stays in memory") };
@@ -351,7 +351,7 @@ impl Compress {
 }
 
 impl Middleware for Compress {
-    fn handle(&self, req: &mut Request, next: Next<'_>) -> Response {
+    fn handle(&self, req: &mut Request, next: Next<'_>) -> Reply {
         // Read the request first: an inner middleware may move it away.
         let coding = self.negotiate(req);
         let mut if_none_match = Vec::new();
@@ -362,8 +362,15 @@ impl Middleware for Compress {
             if_none_match.extend_from_slice(value);
             if_none_match.push(b',');
         }
-        let resp = next.run(req);
-        self.encode(coding, &if_none_match, resp)
+        match next.run(req).into_ready() {
+            Ok(resp) => self.encode(coding, &if_none_match, resp).into(),
+            Err(pending) => {
+                // Compressed when the response arrives (the settings are a
+                // few plain numbers to copy).
+                let this = self.clone();
+                pending.map(move |resp| this.encode(coding, &if_none_match, resp))
+            }
+        }
     }
 }
 
@@ -814,7 +821,7 @@ mod tests {
         let resp = std::sync::Mutex::new(Some(resp));
         let chain =
             osprey_web::Chain::new(move |_: &mut Request| resp.lock().unwrap().take().unwrap());
-        chain.with(mw.clone()).call(req)
+        chain.with(mw.clone()).respond(req)
     }
 
     fn temp_file(data: &[u8]) -> (tempfile::NamedTempFile, FileBody) {
@@ -910,6 +917,34 @@ mod tests {
                 assert_eq!(decode(coding, &encoded), want, "{coding:?} {kind}");
             }
         }
+    }
+
+    #[test]
+    fn pending_replies_are_compressed_when_they_arrive() {
+        let page = text(10_000);
+        let body = page.clone();
+        let app = (move |req: &mut Request| {
+            let (timer, body) = (req.timer(), body.clone());
+            Reply::pending(async move {
+                timer.sleep(std::time::Duration::from_millis(5)).await;
+                Response::text(body)
+            })
+        })
+        .with(Compress::new());
+        let reply = app.call(&mut accept(Coding::Gzip));
+        assert!(!reply.is_ready());
+        let r = reply.wait();
+        assert_eq!(
+            r.headers.get("content-encoding").unwrap().as_bytes(),
+            b"gzip"
+        );
+        assert_eq!(
+            r.headers.get("vary").unwrap().as_bytes(),
+            b"Accept-Encoding"
+        );
+        let encoded = drain(r.body).unwrap();
+        assert!(encoded.len() < page.len() / 2);
+        assert_eq!(decode(Coding::Gzip, &encoded), page);
     }
 
     #[test]

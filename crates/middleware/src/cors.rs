@@ -18,7 +18,7 @@ use std::time::Duration;
 use osprey_proto::{HeaderMap, HeaderName, HeaderValue, Method, Status};
 
 use osprey_web::{Middleware, Next};
-use osprey_web::{Request, Response};
+use osprey_web::{Reply, Request, Response};
 
 /// How long browsers may cache a preflight answer by default (10 minutes),
 /// sent as `Access-Control-Max-Age`. Without it browsers use 5 seconds and
@@ -135,13 +135,13 @@ enum OriginAnswer {
 ///     .with_header("Origin", "https://app.example")
 ///     .with_header("Access-Control-Request-Method", "PUT")
 ///     .with_header("Access-Control-Request-Headers", "content-type");
-/// let resp = app.call(&mut preflight);
+/// let resp = app.respond(&mut preflight);
 /// assert_eq!(resp.status.as_u16(), 204);
 /// assert_eq!(resp.headers.get("access-control-allow-origin").unwrap().as_bytes(), b"https://app.example");
 /// assert_eq!(resp.headers.get("access-control-allow-methods").unwrap().as_bytes(), b"GET, PUT");
 ///
 /// let mut put = Request::new(Method::Put, "/items/1").with_header("Origin", "https://evil.example");
-/// let resp = app.call(&mut put);
+/// let resp = app.respond(&mut put);
 /// assert!(resp.headers.get("access-control-allow-origin").is_none());
 /// assert_eq!(resp.headers.get("vary").unwrap().as_bytes(), b"Origin");
 /// ```
@@ -291,23 +291,28 @@ impl Cors {
         }
     }
 
-    /// Adds the CORS fields to an actual (non-preflight) response.
-    fn decorate(&self, resp: &mut Response, answer: OriginAnswer) {
-        if !self.is_static() {
-            add_vary(&mut resp.headers, &["Origin"]);
-        }
+    /// The CORS fields for an actual (non-preflight) response, decided
+    /// before the response is there (they depend on the request only).
+    fn decoration(&self, answer: OriginAnswer) -> Decoration {
+        let vary = !self.is_static();
         let allow_origin = match answer {
             OriginAnswer::Any => ANY,
             OriginAnswer::This(origin) => origin,
-            OriginAnswer::Refused => return,
+            OriginAnswer::Refused => {
+                return Decoration {
+                    vary,
+                    allow_origin: None,
+                    credentials: false,
+                    expose: None,
+                }
+            }
         };
-        resp.headers.insert(ALLOW_ORIGIN, allow_origin);
-        if self.credentials {
-            resp.headers.insert(ALLOW_CREDENTIALS, TRUE);
-        }
-        if !self.expose.is_empty() {
-            let value = HeaderValue::try_from(self.expose.join(", ")).expect("validated names");
-            resp.headers.insert(EXPOSE_HEADERS, value);
+        Decoration {
+            vary,
+            allow_origin: Some(allow_origin),
+            credentials: self.credentials,
+            expose: (!self.expose.is_empty())
+                .then(|| HeaderValue::try_from(self.expose.join(", ")).expect("validated names")),
         }
     }
 
@@ -386,14 +391,44 @@ fn valid_name(name: &str) -> &str {
 }
 
 impl Middleware for Cors {
-    fn handle(&self, req: &mut Request, next: Next<'_>) -> Response {
+    fn handle(&self, req: &mut Request, next: Next<'_>) -> Reply {
         if is_preflight(req) {
-            return self.preflight(req);
+            return self.preflight(req).into();
         }
-        let answer = self.answer_for(req.header_bytes("origin"));
-        let mut resp = next.run(req);
-        self.decorate(&mut resp, answer);
-        resp
+        let decoration = self.decoration(self.answer_for(req.header_bytes("origin")));
+        next.run(req).map(move |mut resp| {
+            decoration.apply(&mut resp);
+            resp
+        })
+    }
+}
+
+/// The CORS fields of an actual response (see [`Cors::decoration`]).
+struct Decoration {
+    /// `Vary: Origin`: the answer depends on the origin.
+    vary: bool,
+    /// `Access-Control-Allow-Origin`; none for an origin not allowed, which
+    /// then gets no other field either.
+    allow_origin: Option<HeaderValue>,
+    credentials: bool,
+    expose: Option<HeaderValue>,
+}
+
+impl Decoration {
+    fn apply(self, resp: &mut Response) {
+        if self.vary {
+            add_vary(&mut resp.headers, &["Origin"]);
+        }
+        let Some(allow_origin) = self.allow_origin else {
+            return;
+        };
+        resp.headers.insert(ALLOW_ORIGIN, allow_origin);
+        if self.credentials {
+            resp.headers.insert(ALLOW_CREDENTIALS, TRUE);
+        }
+        if let Some(expose) = self.expose {
+            resp.headers.insert(EXPOSE_HEADERS, expose);
+        }
     }
 }
 
@@ -411,7 +446,7 @@ mod tests {
         if let Some(o) = origin {
             req = req.with_header("Origin", o);
         }
-        app(cors).call(&mut req)
+        app(cors).respond(&mut req)
     }
 
     fn preflight(cors: Cors, origin: &str, method: &str, headers: Option<&str>) -> Response {
@@ -421,7 +456,7 @@ mod tests {
         if let Some(h) = headers {
             req = req.with_header("Access-Control-Request-Headers", h);
         }
-        app(cors).call(&mut req)
+        app(cors).respond(&mut req)
     }
 
     fn field<'a>(resp: &'a Response, name: &str) -> Option<&'a str> {
@@ -453,6 +488,31 @@ mod tests {
         // A prefix or suffix of an allowed origin is another origin.
         let r = get(Cors::new().allow_origin(A), Some("https://a.example.evil"));
         assert_eq!(field(&r, "access-control-allow-origin"), None);
+    }
+
+    #[test]
+    fn pending_replies_get_the_fields_when_they_arrive() {
+        let app = (|req: &mut Request| {
+            let timer = req.timer();
+            Reply::pending(async move {
+                timer.sleep(std::time::Duration::from_millis(5)).await;
+                Response::text("later")
+            })
+        })
+        .with(
+            Cors::new()
+                .allow_origin(A)
+                .allow_credentials(true)
+                .expose_headers(["X-Total"]),
+        );
+        let mut req = Request::new(Method::Get, "/").with_header("Origin", A);
+        let reply = app.call(&mut req);
+        assert!(!reply.is_ready());
+        let r = reply.wait();
+        assert_eq!(field(&r, "access-control-allow-origin"), Some(A));
+        assert_eq!(field(&r, "access-control-allow-credentials"), Some("true"));
+        assert_eq!(field(&r, "access-control-expose-headers"), Some("X-Total"));
+        assert_eq!(field(&r, "vary"), Some("Origin"));
     }
 
     #[test]
@@ -502,7 +562,7 @@ mod tests {
     fn vary_is_merged_with_the_handlers() {
         let chain = (|_: &mut Request| Response::text("x").header("Vary", "Accept-Encoding"))
             .with(Cors::new().allow_origin(A));
-        let r = chain.call(&mut Request::new(Method::Get, "/").with_header("Origin", A));
+        let r = chain.respond(&mut Request::new(Method::Get, "/").with_header("Origin", A));
         assert_eq!(field(&r, "vary"), Some("Accept-Encoding, Origin"));
         assert_eq!(r.headers.get_all("vary").count(), 1);
 
@@ -600,7 +660,7 @@ mod tests {
     #[test]
     fn plain_options_reaches_the_handler() {
         let chain = app(Cors::new().allow_origin(A));
-        let r = chain.call(&mut Request::new(Method::Options, "/").with_header("Origin", A));
+        let r = chain.respond(&mut Request::new(Method::Options, "/").with_header("Origin", A));
         assert_eq!(r.status, Status::OK);
         assert_eq!(field(&r, "access-control-allow-origin"), Some(A));
         assert!(!is_preflight(&Request::new(Method::Options, "/")));

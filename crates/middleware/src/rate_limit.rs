@@ -22,7 +22,7 @@ use std::time::Instant;
 use osprey_proto::{HeaderName, HeaderValue, Status};
 
 use osprey_web::{Middleware, Next};
-use osprey_web::{Request, Response};
+use osprey_web::{Reply, Request, Response};
 
 /// The most clients tracked at once (100,000 buckets of about 60 bytes). When
 /// the table is full, buckets that have refilled (equivalent to new ones)
@@ -167,14 +167,14 @@ type KeyFn = Box<dyn Fn(&Request) -> Option<String> + Send + Sync>;
 /// let app = (|_: &mut Request| Response::text("ok")).with(RateLimit::per_client(2.0, 3));
 /// let peer = "192.0.2.7:40000".parse().unwrap();
 /// for _ in 0..3 {
-///     assert_eq!(app.call(&mut Request::new(Method::Get, "/").with_peer(peer)).status.as_u16(), 200);
+///     assert_eq!(app.respond(&mut Request::new(Method::Get, "/").with_peer(peer)).status.as_u16(), 200);
 /// }
-/// let refused = app.call(&mut Request::new(Method::Get, "/").with_peer(peer));
+/// let refused = app.respond(&mut Request::new(Method::Get, "/").with_peer(peer));
 /// assert_eq!(refused.status.as_u16(), 429);
 /// assert_eq!(refused.headers.get("retry-after").unwrap().as_bytes(), b"1");
 /// // Another client has its own bucket.
 /// let other = "192.0.2.8:40000".parse().unwrap();
-/// assert_eq!(app.call(&mut Request::new(Method::Get, "/").with_peer(other)).status.as_u16(), 200);
+/// assert_eq!(app.respond(&mut Request::new(Method::Get, "/").with_peer(other)).status.as_u16(), 200);
 /// ```
 pub struct RateLimit {
     limits: Limits,
@@ -282,11 +282,12 @@ impl RateLimit {
 }
 
 impl Middleware for RateLimit {
-    fn handle(&self, req: &mut Request, next: Next<'_>) -> Response {
+    fn handle(&self, req: &mut Request, next: Next<'_>) -> Reply {
         match self.check(self.key_of(req), Instant::now()) {
             Decision::Allow => next.run(req),
             Decision::Refuse { retry_after } => Response::status_text(Status::TOO_MANY_REQUESTS)
-                .header(HeaderName::RETRY_AFTER, HeaderValue::from_u64(retry_after)),
+                .header(HeaderName::RETRY_AFTER, HeaderValue::from_u64(retry_after))
+                .into(),
         }
     }
 }
@@ -387,10 +388,10 @@ mod tests {
 
         let app = (|_: &mut Request| Response::text("ok")).with(RateLimit::per_client(1.0, 1));
         assert_eq!(
-            app.call(&mut Request::new(Method::Get, "/")).status,
+            app.respond(&mut Request::new(Method::Get, "/")).status,
             Status::OK
         );
-        let r = app.call(&mut Request::new(Method::Get, "/"));
+        let r = app.respond(&mut Request::new(Method::Get, "/"));
         assert_eq!(r.status, Status::TOO_MANY_REQUESTS);
         assert_eq!(r.headers.get("retry-after").unwrap().as_bytes(), b"1");
         assert_eq!(
@@ -432,18 +433,18 @@ mod tests {
             RateLimit::per_client(1.0, 1).key_fn(|r| r.header("x-api-key").map(str::to_string)),
         );
         let with_key = |k: &str| Request::new(Method::Get, "/").with_header("X-Api-Key", k);
-        assert_eq!(app.call(&mut with_key("a")).status, Status::OK);
+        assert_eq!(app.respond(&mut with_key("a")).status, Status::OK);
         assert_eq!(
-            app.call(&mut with_key("a")).status,
+            app.respond(&mut with_key("a")).status,
             Status::TOO_MANY_REQUESTS
         );
-        assert_eq!(app.call(&mut with_key("b")).status, Status::OK);
+        assert_eq!(app.respond(&mut with_key("b")).status, Status::OK);
         assert_eq!(
-            app.call(&mut Request::new(Method::Get, "/")).status,
+            app.respond(&mut Request::new(Method::Get, "/")).status,
             Status::OK
         );
         assert_eq!(
-            app.call(&mut Request::new(Method::Get, "/")).status,
+            app.respond(&mut Request::new(Method::Get, "/")).status,
             Status::TOO_MANY_REQUESTS
         );
     }

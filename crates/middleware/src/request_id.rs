@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use osprey_proto::{HeaderName, HeaderValue};
 
 use osprey_web::{Middleware, Next};
-use osprey_web::{Request, Response};
+use osprey_web::{Reply, Request};
 
 /// The longest incoming request id kept (128 bytes): enough for a UUID, a
 /// W3C trace id or a chain of proxy ids; a longer one is replaced rather than
@@ -47,10 +47,10 @@ pub struct RequestIdValue(pub String);
 /// .with(RequestId::new());
 ///
 /// let mut req = Request::new(Method::Get, "/").with_header("X-Request-Id", "abc-123");
-/// let resp = app.call(&mut req);
+/// let resp = app.respond(&mut req);
 /// assert_eq!(resp.headers.get("x-request-id").unwrap().as_bytes(), b"abc-123");
 ///
-/// let resp = app.call(&mut Request::new(Method::Get, "/"));
+/// let resp = app.respond(&mut Request::new(Method::Get, "/"));
 /// let generated = resp.headers.get("x-request-id").unwrap().to_str().unwrap();
 /// assert_eq!(generated.as_bytes()[16], b'-');
 /// ```
@@ -123,23 +123,25 @@ fn process_prefix() -> u64 {
 }
 
 impl Middleware for RequestId {
-    fn handle(&self, req: &mut Request, next: Next<'_>) -> Response {
+    fn handle(&self, req: &mut Request, next: Next<'_>) -> Reply {
         let id = match self.incoming(req).filter(|_| self.trust_incoming) {
             Some(id) => id.to_string(),
             None => self.generate(),
         };
         let value = HeaderValue::try_from(id.as_str()).expect("ids are visible ASCII");
         req.extensions_mut().insert(RequestIdValue(id));
-        let mut resp = next.run(req);
-        resp.headers.insert(X_REQUEST_ID, value);
-        resp
+        // Inserted, not appended: the id replaces one the handler set.
+        next.run(req).map(move |mut resp| {
+            resp.headers.insert(X_REQUEST_ID, value);
+            resp
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use osprey_web::{Handler, Method};
+    use osprey_web::{Handler, Method, Response};
     use std::collections::HashSet;
 
     fn echo_id(req: &mut Request) -> Response {
@@ -152,7 +154,7 @@ mod tests {
         if let Some(id) = incoming {
             req = req.with_header("X-Request-Id", id);
         }
-        let resp = echo_id.with(mw).call(&mut req);
+        let resp = echo_id.with(mw).respond(&mut req);
         let header = resp
             .headers
             .get("x-request-id")
@@ -197,6 +199,26 @@ mod tests {
     }
 
     #[test]
+    fn pending_replies_get_the_id_when_they_arrive() {
+        let app = (|req: &mut Request| {
+            let id = req.extensions().get::<RequestIdValue>().unwrap().0.clone();
+            let (responder, reply) = Reply::later();
+            std::thread::spawn(move || {
+                let answer = Response::text(id).header("X-Request-Id", "handler's");
+                responder.send(answer).unwrap();
+            });
+            reply
+        })
+        .with(RequestId::new());
+        let mut req = Request::new(Method::Get, "/").with_header("X-Request-Id", "p-1");
+        let resp = app.respond(&mut req);
+        let all: Vec<_> = resp.headers.get_all("x-request-id").collect();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].as_bytes(), b"p-1");
+        assert_eq!(resp.body.len_hint(), Some(3));
+    }
+
+    #[test]
     fn generated_ids_are_unique_and_replace_the_handlers() {
         // Two instances share the process's prefix and counter.
         let (a, b) = (RequestId::new(), RequestId::new());
@@ -207,7 +229,8 @@ mod tests {
         assert_eq!(a.generate()[..16], b.generate()[..16]);
         let chain = (|_: &mut Request| Response::text("x").header("X-Request-Id", "handler's"))
             .with(RequestId::new());
-        let resp = chain.call(&mut Request::new(Method::Get, "/").with_header("X-Request-Id", "a"));
+        let resp =
+            chain.respond(&mut Request::new(Method::Get, "/").with_header("X-Request-Id", "a"));
         let all: Vec<_> = resp.headers.get_all("x-request-id").collect();
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].as_bytes(), b"a");

@@ -10,7 +10,7 @@ use std::time::Duration;
 use osprey_proto::{HeaderName, HeaderValue};
 
 use osprey_web::{Middleware, Next};
-use osprey_web::{Request, Response};
+use osprey_web::{Reply, Request, Response};
 
 /// The content security policy of [`SecurityHeaders::recommended`]: load
 /// everything from this origin only (no inline scripts, no third-party
@@ -33,11 +33,11 @@ pub const DEFAULT_CONTENT_SECURITY_POLICY: &str = "default-src 'self'";
 /// })
 /// .with(SecurityHeaders::recommended().without("Cross-Origin-Opener-Policy"));
 ///
-/// let resp = app.call(&mut Request::new(Method::Get, "/"));
+/// let resp = app.respond(&mut Request::new(Method::Get, "/"));
 /// assert_eq!(resp.headers.get("x-content-type-options").unwrap().as_bytes(), b"nosniff");
 /// assert_eq!(resp.headers.get("x-frame-options").unwrap().as_bytes(), b"DENY");
 /// assert!(resp.headers.get("cross-origin-opener-policy").is_none());
-/// let resp = app.call(&mut Request::new(Method::Get, "/embed"));
+/// let resp = app.respond(&mut Request::new(Method::Get, "/embed"));
 /// assert_eq!(resp.headers.get("x-frame-options").unwrap().as_bytes(), b"SAMEORIGIN");
 /// ```
 #[derive(Clone, Debug, Default)]
@@ -128,15 +128,26 @@ impl SecurityHeaders {
 }
 
 impl Middleware for SecurityHeaders {
-    fn handle(&self, req: &mut Request, next: Next<'_>) -> Response {
-        let mut resp = next.run(req);
-        for (name, value) in &self.fields {
-            if !resp.headers.contains(name.as_str()) {
-                resp.headers.append(name.clone(), value.clone());
+    fn handle(&self, req: &mut Request, next: Next<'_>) -> Reply {
+        match next.run(req).into_ready() {
+            Ok(resp) => add_missing(&self.fields, resp).into(),
+            Err(pending) => {
+                // The response comes later: the fields go with it.
+                let fields = self.fields.clone();
+                pending.map(move |resp| add_missing(&fields, resp))
             }
         }
-        resp
     }
+}
+
+/// `resp` with those of `fields` it does not carry yet.
+fn add_missing(fields: &[(HeaderName, HeaderValue)], mut resp: Response) -> Response {
+    for (name, value) in fields {
+        if !resp.headers.contains(name.as_str()) {
+            resp.headers.append(name.clone(), value.clone());
+        }
+    }
+    resp
 }
 
 #[cfg(test)]
@@ -145,7 +156,9 @@ mod tests {
     use osprey_web::{Handler, Method, Status};
 
     fn run(mw: SecurityHeaders, handler: impl Handler) -> Response {
-        handler.with(mw).call(&mut Request::new(Method::Get, "/"))
+        handler
+            .with(mw)
+            .respond(&mut Request::new(Method::Get, "/"))
     }
 
     fn ok(_: &mut Request) -> Response {
@@ -179,6 +192,23 @@ mod tests {
             Response::status_text(Status::NOT_FOUND)
         });
         assert_eq!(field(&r, "x-frame-options"), Some(&b"DENY"[..]));
+    }
+
+    #[test]
+    fn pending_replies_get_the_fields_when_they_arrive() {
+        let app = (|_: &mut Request| {
+            let (responder, reply) = Reply::later();
+            std::thread::spawn(move || {
+                let answer = Response::text("x").header("X-Frame-Options", "SAMEORIGIN");
+                responder.send(answer).unwrap();
+            });
+            reply
+        })
+        .with(SecurityHeaders::recommended());
+        let r = app.respond(&mut Request::new(Method::Get, "/"));
+        assert_eq!(field(&r, "x-content-type-options"), Some(&b"nosniff"[..]));
+        assert_eq!(field(&r, "x-frame-options"), Some(&b"SAMEORIGIN"[..]));
+        assert_eq!(r.headers.get_all("x-frame-options").count(), 1);
     }
 
     #[test]

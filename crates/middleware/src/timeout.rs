@@ -10,18 +10,28 @@
 //! can be interrupted (a database query with its own timeout) should be
 //! bounded there too; this middleware bounds what the *client* waits.
 //!
+//! A handler that answers with a pending [`Reply`] (it waits on a timer, a
+//! streamed request body or another thread's [`Responder`](osprey_web::Responder))
+//! gives its helper thread back as soon as it returns: the rest of the
+//! deadline is kept on the request's [`Timer`](osprey_web::Timer), racing the
+//! pending reply without a thread, and a reply that loses the race is dropped,
+//! which cancels it (nothing is left running, nothing counts as detached).
+//!
 //! The deadline covers producing the [`Response`], not sending its body: a
 //! streamed body is pulled later, under the server's write timeout.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
+use std::task::Poll;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use osprey_proto::Status;
 
 use osprey_web::{Middleware, Next};
-use osprey_web::{Request, Response};
+use osprey_web::{Reply, Request, Response, Sleep};
 
 /// How many handlers may still be running after their deadline passed (32),
 /// per `Timeout`. Each holds a thread and whatever the handler holds; past
@@ -81,8 +91,8 @@ impl Drop for Finish {
 /// })
 /// .with(Timeout::new(Duration::from_millis(50)));
 ///
-/// assert_eq!(app.call(&mut Request::new(Method::Get, "/fast")).status.as_u16(), 200);
-/// assert_eq!(app.call(&mut Request::new(Method::Get, "/slow")).status.as_u16(), 503);
+/// assert_eq!(app.respond(&mut Request::new(Method::Get, "/fast")).status.as_u16(), 200);
+/// assert_eq!(app.respond(&mut Request::new(Method::Get, "/slow")).status.as_u16(), 503);
 /// ```
 pub struct Timeout {
     limit: Duration,
@@ -127,13 +137,15 @@ impl Timeout {
 }
 
 impl Middleware for Timeout {
-    fn handle(&self, req: &mut Request, next: Next<'_>) -> Response {
+    fn handle(&self, req: &mut Request, next: Next<'_>) -> Reply {
         if self.detached() >= self.max_detached {
-            return self.too_late();
+            return self.too_late().into();
         }
+        let deadline = Instant::now() + self.limit;
+        let timer = req.timer();
         let next = next.into_owned();
         // The request moves to the helper thread and comes back with the
-        // response, so middleware outside this one sees what the handler
+        // reply, so middleware outside this one sees what the handler
         // attached to it.
         let mut moved = std::mem::take(req);
         let (send, receive) = mpsc::sync_channel(1);
@@ -146,14 +158,16 @@ impl Middleware for Timeout {
             .name("osprey-timeout".into())
             .spawn(move || {
                 let _finish = finish;
-                let resp = next.run(&mut moved);
+                // A pending reply is not waited for here: it comes back as
+                // it is and its deadline is kept without a thread (below).
+                let reply = next.run(&mut moved);
                 // The waiter may have given up: then nobody receives.
-                let _ = send.send((resp, moved));
+                let _ = send.send((reply, moved));
             });
         if spawned.is_err() {
             // No thread to be had (the process is at its limit): as busy as
             // can be. The request went with the failed closure.
-            return self.too_late();
+            return self.too_late().into();
         }
         let outcome = match receive.recv_timeout(self.limit) {
             Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -166,7 +180,7 @@ impl Middleware for Timeout {
                     Ordering::AcqRel,
                     Ordering::Acquire,
                 ) {
-                    Ok(_) => return self.too_late(),
+                    Ok(_) => return self.too_late().into(),
                     Err(_) => {
                         // It finished right at the deadline: use its answer.
                         self.detached.fetch_sub(1, Ordering::AcqRel);
@@ -178,12 +192,15 @@ impl Middleware for Timeout {
             Err(mpsc::RecvTimeoutError::Disconnected) => None,
         };
         match outcome {
-            Some((resp, moved)) => {
+            Some((reply, moved)) => {
                 *req = moved;
-                resp
+                match reply.into_ready() {
+                    Ok(resp) => resp.into(),
+                    Err(pending) => race(pending, timer.sleep_until(deadline), self.status),
+                }
             }
             // The handler panicked (its thread dropped the sender unsent).
-            None => Response::status_text(Status::INTERNAL_SERVER_ERROR),
+            None => Response::status_text(Status::INTERNAL_SERVER_ERROR).into(),
         }
     }
 
@@ -191,6 +208,25 @@ impl Middleware for Timeout {
     fn is_blocking(&self) -> bool {
         true
     }
+}
+
+/// `reply`, or `status` if `sleep` ends first: a deadline for a pending reply
+/// that holds no thread (the sleep is on the server's timer). The reply is
+/// dropped when the deadline wins, which cancels it.
+fn race(mut reply: Reply, mut sleep: Sleep, status: Status) -> Reply {
+    Reply::pending(async move {
+        std::future::poll_fn(|cx| {
+            // The reply first: a response that is there at the deadline wins.
+            if let Poll::Ready(resp) = reply.poll(cx) {
+                return Poll::Ready(resp);
+            }
+            match Pin::new(&mut sleep).poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Response::status_text(status)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await
+    })
 }
 
 #[cfg(test)]
@@ -234,7 +270,7 @@ mod tests {
             assert_eq!(req.path(), "/x");
             resp
         });
-        let r = app.call(&mut Request::new(Method::Get, "/x"));
+        let r = app.respond(&mut Request::new(Method::Get, "/x"));
         assert_eq!((r.status, body(&r)), (Status::OK, &b"path /x"[..]));
         assert_eq!(r.headers.get("x-a").unwrap().as_bytes(), b"1");
     }
@@ -253,7 +289,7 @@ mod tests {
         })
         .with(move |req: &mut Request, next: Next<'_>| mw.handle(req, next));
         let start = Instant::now();
-        let r = app.call(&mut Request::new(Method::Get, "/"));
+        let r = app.respond(&mut Request::new(Method::Get, "/"));
         let waited = start.elapsed();
         assert_eq!(
             (r.status, body(&r)),
@@ -286,14 +322,14 @@ mod tests {
         })
         .with(move |req: &mut Request, next: Next<'_>| mw.handle(req, next));
         assert_eq!(
-            app.call(&mut Request::new(Method::Get, "/")).status,
+            app.respond(&mut Request::new(Method::Get, "/")).status,
             Status::GATEWAY_TIMEOUT
         );
         assert_eq!(timeout.detached(), 1);
         // At the bound: refused at once, the handler not even started.
         let start = Instant::now();
         assert_eq!(
-            app.call(&mut Request::new(Method::Get, "/")).status,
+            app.respond(&mut Request::new(Method::Get, "/")).status,
             Status::GATEWAY_TIMEOUT
         );
         assert!(start.elapsed() < Duration::from_millis(20));
@@ -301,7 +337,7 @@ mod tests {
         drop(held);
         eventually(|| timeout.detached() == 0);
         assert_eq!(
-            app.call(&mut Request::new(Method::Get, "/")).status,
+            app.respond(&mut Request::new(Method::Get, "/")).status,
             Status::OK
         );
         assert_eq!(calls.load(Ordering::SeqCst), 2);
@@ -313,9 +349,86 @@ mod tests {
         let mw = timeout.clone();
         let app = Chain::new(|_: &mut Request| -> Response { panic!("handler bug") })
             .with(move |req: &mut Request, next: Next<'_>| mw.handle(req, next));
-        let r = app.call(&mut Request::new(Method::Get, "/"));
+        let r = app.respond(&mut Request::new(Method::Get, "/"));
         assert_eq!(r.status, Status::INTERNAL_SERVER_ERROR);
         assert_eq!(timeout.detached(), 0);
+    }
+
+    #[test]
+    fn a_pending_reply_past_the_deadline_gets_503_without_a_thread() {
+        let timeout = Arc::new(Timeout::new(Duration::from_millis(200)));
+        let mw = timeout.clone();
+        let responders = Arc::new(Mutex::new(Vec::new()));
+        let kept = responders.clone();
+        let app = Chain::new(move |_: &mut Request| {
+            // Answered by nobody: only the deadline ends it.
+            let (responder, reply) = Reply::later();
+            kept.lock().unwrap().push(responder);
+            reply
+        })
+        .with(move |req: &mut Request, next: Next<'_>| mw.handle(req, next));
+        let start = Instant::now();
+        let reply = app.call(&mut Request::new(Method::Get, "/"));
+        // The caller is not held for the pending part (held, it would have
+        // a ready 503), and nothing counts as detached.
+        assert!(!reply.is_ready());
+        assert_eq!(timeout.detached(), 0);
+        let r = reply.wait();
+        let waited = start.elapsed();
+        assert_eq!(
+            (r.status, body(&r)),
+            (Status::SERVICE_UNAVAILABLE, &b"Service Unavailable\n"[..])
+        );
+        assert!(waited >= Duration::from_millis(200), "{waited:?}");
+        assert!(waited < Duration::from_secs(3), "{waited:?}");
+        assert_eq!(timeout.detached(), 0);
+        // The reply lost the race and was dropped: its responder learns it.
+        let responder = responders.lock().unwrap().pop().unwrap();
+        assert!(responder.is_cancelled());
+    }
+
+    #[test]
+    fn a_pending_reply_within_the_deadline_passes_through() {
+        let app = (|req: &mut Request| {
+            req.extensions_mut().insert(7u32);
+            let timer = req.timer();
+            Reply::pending(async move {
+                timer.sleep(Duration::from_millis(20)).await;
+                Response::text("in time").header("X-A", "1")
+            })
+        })
+        .with(Timeout::new(Duration::from_secs(5)));
+        // The request comes back to outer middleware, as with a ready reply.
+        let app = Chain::new(app).with(|req: &mut Request, next: Next<'_>| {
+            let reply = next.run(req);
+            assert!(!reply.is_ready());
+            assert_eq!(req.extensions().get::<u32>(), Some(&7));
+            reply
+        });
+        let start = Instant::now();
+        let r = app.respond(&mut Request::new(Method::Get, "/"));
+        assert_eq!((r.status, body(&r)), (Status::OK, &b"in time"[..]));
+        assert_eq!(r.headers.get("x-a").unwrap().as_bytes(), b"1");
+        assert!(start.elapsed() >= Duration::from_millis(20));
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn the_deadline_counts_the_time_before_the_reply_turned_pending() {
+        // 60 ms blocking, then a pending 60 ms: 120 ms in all, past the
+        // 100 ms deadline (which a deadline restarted for the pending part
+        // would not see).
+        let app = (|req: &mut Request| {
+            thread::sleep(Duration::from_millis(60));
+            let timer = req.timer();
+            Reply::pending(async move {
+                timer.sleep(Duration::from_millis(60)).await;
+                "late"
+            })
+        })
+        .with(Timeout::new(Duration::from_millis(100)));
+        let r = app.respond(&mut Request::new(Method::Get, "/"));
+        assert_eq!(r.status, Status::SERVICE_UNAVAILABLE);
     }
 
     #[test]

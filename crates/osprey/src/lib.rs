@@ -20,10 +20,12 @@
 //! }
 //! ```
 //!
-//! The pieces: [`Router`] and [`Handler`] (routing, handlers), [`Middleware`]
-//! and the built-ins in [`middleware`], [`StaticFiles`] (a directory), and
-//! [`Server`] with its concurrency [`Model`]s. The design notes are in the
-//! repository's `docs/` (web.md for this layer).
+//! The pieces: [`Router`] and [`Handler`] (routing, handlers), [`Reply`] (a
+//! response now, or later: a future the server polls, waiting on [`Timer`]s or
+//! a streamed [`RequestBody`], or another thread's [`Responder`]),
+//! [`Middleware`] and the built-ins in [`middleware`], [`StaticFiles`] (a
+//! directory), and [`Server`] with its concurrency [`Model`]s. The design
+//! notes are in the repository's `docs/` (web.md for this layer).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -35,11 +37,14 @@ pub use osprey_server::{config, Config, Model, Server, ServerBuilder, Shutdown};
 /// pieces.
 pub use osprey_static as static_files;
 pub use osprey_static::{CacheConfig, StaticFiles, SymlinkPolicy};
+// `BodyFeeder` (the server's end of a streamed request body) stays out.
 pub use osprey_web::{
-    blocking, body_limit, mime, percent, Blocking, Body, BodyLimit, BodySender, BodySource, Chain,
-    Cookie, Error, Extensions, FileBody, Handler, HeaderMap, HeaderName, HeaderValue, Html,
-    IntoResponse, Json, Method, Middleware, Next, OwnedNext, Part, Plan, Request, Response,
-    RouteError, Router, SameSite, SendError, Status, TrailingSlash, Upgraded, Version,
+    blocking, body_limit, mime, percent, streaming, Blocking, Body, BodyLimit, BodyMode,
+    BodySender, BodySource, Cancelled, Chain, Cookie, Error, Extensions, FileBody, Handler,
+    HeaderMap, HeaderName, HeaderValue, Html, IntoReply, IntoResponse, Json, Method, Middleware,
+    Next, OwnedNext, Part, Plan, Reply, Request, RequestBody, Responder, Response, RouteError,
+    Router, SameSite, SendError, Sleep, Status, Streaming, Timer, TimerHeap, TimerQueue,
+    TrailingSlash, Upgraded, Version,
 };
 
 /// The sans-IO HTTP/1.1 layer, for those who drive it themselves.

@@ -59,7 +59,7 @@ use conditional::{evaluate, if_range_matches, Conditions, Outcome, Validators};
 use content::{etag_of, last_modified_of, Content};
 use listing::MAX_LISTING_ENTRIES;
 use osprey_web::coding::{parse_accept_encoding, AcceptEncoding, Coding};
-use osprey_web::{Body, Handler, Request, Response};
+use osprey_web::{Body, Handler, Reply, Request, Response};
 use range::{parse_range, ByteRange, RangeRequest, MAX_RANGES};
 pub use resolve::SymlinkPolicy;
 use resolve::{has_encoded_separator, map_path, open_under_root, OpenError, Opened, Rejection};
@@ -91,19 +91,19 @@ const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json
 ///     .get("/assets/*path", StaticFiles::new(dir.path())?.cache_control("*.js", "max-age=3600"))
 ///     .fallback(StaticFiles::new(dir.path())?.spa(true));
 ///
-/// let resp = app.call(&mut Request::new(Method::Get, "/assets/app.js"));
+/// let resp = app.respond(&mut Request::new(Method::Get, "/assets/app.js"));
 /// assert_eq!(resp.status, Status::OK);
 /// assert_eq!(resp.headers.get("content-type").unwrap().as_bytes(), b"text/javascript; charset=utf-8");
 /// assert_eq!(resp.headers.get("cache-control").unwrap().as_bytes(), b"max-age=3600");
 /// let etag = resp.headers.get("etag").unwrap().to_str().unwrap().to_string();
 ///
 /// let mut again = Request::new(Method::Get, "/assets/app.js").with_header("If-None-Match", &etag);
-/// assert_eq!(app.call(&mut again).status, Status::NOT_MODIFIED);
+/// assert_eq!(app.respond(&mut again).status, Status::NOT_MODIFIED);
 ///
 /// // An unknown route without an extension gets the app's index.html.
-/// let resp = app.call(&mut Request::new(Method::Get, "/settings/profile"));
+/// let resp = app.respond(&mut Request::new(Method::Get, "/settings/profile"));
 /// assert_eq!((resp.status, resp.body.len_hint()), (Status::OK, Some(13)));
-/// assert_eq!(app.call(&mut Request::new(Method::Get, "/../x")).status, Status::BAD_REQUEST);
+/// assert_eq!(app.respond(&mut Request::new(Method::Get, "/../x")).status, Status::BAD_REQUEST);
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct StaticFiles {
@@ -379,19 +379,15 @@ fn open_error(e: OpenError) -> Response {
 }
 
 impl Handler for StaticFiles {
-    fn call(&self, req: &mut Request) -> Response {
+    fn call(&self, req: &mut Request) -> Reply {
         match req.method() {
-            Method::Get | Method::Head => {}
+            Method::Get | Method::Head => self.serve(req),
             // RFC 9110 §9.3.7.
-            Method::Options => {
-                return Response::new(Status::NO_CONTENT).header(HeaderName::ALLOW, ALLOW)
-            }
+            Method::Options => Response::new(Status::NO_CONTENT).header(HeaderName::ALLOW, ALLOW),
             // §15.5.6: 405 lists the methods the resource supports.
-            _ => {
-                return status(Status::METHOD_NOT_ALLOWED).header(HeaderName::ALLOW, ALLOW);
-            }
+            _ => status(Status::METHOD_NOT_ALLOWED).header(HeaderName::ALLOW, ALLOW),
         }
-        self.serve(req)
+        .into()
     }
 }
 
@@ -584,7 +580,7 @@ impl StaticFiles {
                     last_modified: &last_modified,
                     modified_secs,
                 };
-                return self.respond(req, fields, rep, vary, cache_control.as_ref(), kind);
+                return self.answer(req, fields, rep, vary, cache_control.as_ref(), kind);
             }
         }
         let etag = etag_of(&meta, None);
@@ -598,7 +594,7 @@ impl StaticFiles {
             last_modified: &last_modified,
             modified_secs,
         };
-        self.respond(req, fields, rep, vary, cache_control.as_ref(), kind)
+        self.answer(req, fields, rep, vary, cache_control.as_ref(), kind)
     }
 
     fn respond_entry(
@@ -628,11 +624,11 @@ impl StaticFiles {
             last_modified: &v.last_modified,
             modified_secs: v.modified_secs,
         };
-        self.respond(req, fields, rep, vary, entry.cache_control.as_ref(), kind)
+        self.answer(req, fields, rep, vary, entry.cache_control.as_ref(), kind)
     }
 
     /// Preconditions, ranges and headers for one representation.
-    fn respond(
+    fn answer(
         &self,
         req: &Request,
         fields: &Fields<'_>,
@@ -834,7 +830,7 @@ mod tests {
         for (n, v) in headers {
             req = req.with_header(n, v);
         }
-        h.call(&mut req)
+        h.respond(&mut req)
     }
 
     fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {

@@ -24,7 +24,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use clap::Parser;
 use osprey::{
-    Body, Config, FileBody, Handler, Method, Model, Request, Response, Server, Status, Upgraded,
+    Body, Config, FileBody, Handler, Method, Model, Reply, Request, Response, Server, Status,
+    Upgraded,
 };
 use sha2::{Digest, Sha256};
 
@@ -113,7 +114,7 @@ struct TestHandler {
 }
 
 impl Handler for TestHandler {
-    fn call(&self, req: &mut Request) -> Response {
+    fn call(&self, req: &mut Request) -> Reply {
         match (req.method().clone(), req.path()) {
             (Method::Post, "/echo") => Response::new(Status::OK).body(Body::from(req.take_body())),
             (Method::Post, "/sha256") => {
@@ -170,6 +171,7 @@ impl Handler for TestHandler {
             }
             _ => Response::text("Hello, World!"),
         }
+        .into()
     }
 
     fn is_blocking(&self) -> bool {
