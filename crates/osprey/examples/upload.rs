@@ -28,7 +28,7 @@ use clap::Parser;
 use osprey::{blocking, streaming, Config, Error, Json, Request, Response, Router, Status};
 
 #[derive(Parser)]
-struct Args {
+struct Options {
     /// Where uploads are stored (created if missing).
     #[arg(long)]
     dir: PathBuf,
@@ -84,7 +84,7 @@ fn store(dir: &Path, name: &str, body: &mut impl Read, seq: u64) -> io::Result<(
 }
 
 fn main() {
-    let args = Args::parse();
+    let args = Options::parse();
     if let Err(e) = fs::create_dir_all(&args.dir) {
         eprintln!("upload: cannot create {}: {e}", args.dir.display());
         std::process::exit(2);

@@ -6,6 +6,8 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use osprey_testkit::{example, rss_kib, ServerProcess};
@@ -53,15 +55,23 @@ fn ten_thousand_pending_replies_on_one_loop() {
         sent_in < Duration::from_millis(DELAY_MS),
         "all requests must be in flight together (sending took {sent_in:?})"
     );
-    // While they wait: no thread was started for them.
-    let threads_during = threads_of(pid);
-    let rss_during = rss_kib(pid);
-    assert_eq!(
-        threads_during, threads_before,
-        "threads while {IN_FLIGHT} replies wait"
-    );
-
+    // While they wait (until the first answer): no thread was started for
+    // them, and the memory they hold is sampled at its highest.
+    let waiting = Arc::new(AtomicBool::new(true));
+    let mut sampler = Some({
+        let waiting = waiting.clone();
+        std::thread::spawn(move || {
+            let (mut threads, mut rss) = (0, 0);
+            while waiting.load(Ordering::Relaxed) {
+                threads = threads.max(threads_of(pid));
+                rss = rss.max(rss_kib(pid));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (threads, rss)
+        })
+    });
     let expected = format!("slept {DELAY_MS} ms");
+    let mut sampled = None;
     for (i, mut c) in clients.into_iter().enumerate() {
         c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let mut got = Vec::new();
@@ -74,7 +84,16 @@ fn ten_thousand_pending_replies_on_one_loop() {
             got.extend_from_slice(&buf[..n]);
         }
         assert!(got.starts_with(b"HTTP/1.1 200 OK\r\n"), "client {i}");
+        if let Some(sampler) = sampler.take() {
+            waiting.store(false, Ordering::Relaxed);
+            sampled = Some(sampler.join().unwrap());
+        }
     }
+    let (threads_during, rss_during) = sampled.unwrap();
+    assert_eq!(
+        threads_during, threads_before,
+        "threads while {IN_FLIGHT} replies wait"
+    );
     let waited = started.elapsed();
     assert!(waited >= Duration::from_millis(DELAY_MS));
     let per_request = (rss_during.saturating_sub(rss_before)) * 1024 / IN_FLIGHT as u64;

@@ -1,27 +1,8 @@
 //! The examples as their users run them: each example binary is started on a
 //! free port and spoken to over a real socket with a real HTTP client (ureq).
 
-use std::path::PathBuf;
-
-use osprey_testkit::ServerProcess;
+use osprey_testkit::{example, ServerProcess};
 use serde_json::{json, Value};
-
-/// The example binary `name`, which `cargo test` builds next to the test
-/// binaries (`target/<profile>/examples/`).
-pub fn example(name: &str) -> String {
-    let mut dir: PathBuf = std::env::current_exe().expect("test binary path");
-    dir.pop(); // the test binary
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} missing: run through `cargo test`",
-        path.display()
-    );
-    path.to_string_lossy().into_owned()
-}
 
 fn start(name: &str) -> ServerProcess {
     ServerProcess::start(

@@ -12,7 +12,7 @@
 //! `cargo bench -p osprey-web --bench router`
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use osprey_web::{Chain, Handler, Method, Next, Request, Response, Router, Status};
+use osprey_web::{Chain, Handler, Method, Next, Reply, Request, Response, Router, Status};
 
 fn nothing(_: &mut Request) -> Response {
     Response::new(Status::NO_CONTENT)
@@ -100,7 +100,7 @@ fn bench_match(c: &mut Criterion) {
 
 /// Reads a request header and tags the response: the least a real
 /// middleware does.
-fn pass_through(req: &mut Request, next: Next<'_>) -> Response {
+fn pass_through(req: &mut Request, next: Next<'_>) -> Reply {
     let seen = req.header("x-trace").is_some();
     let resp = next.run(req);
     if seen {

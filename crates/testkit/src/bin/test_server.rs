@@ -10,6 +10,16 @@
 //! - `GET /stream?bytes=N&chunk=K` → N bytes pulled from an iterator
 //! - `GET /produce?bytes=N&chunk=K` → N bytes sent from a producer thread
 //! - `GET /file?bytes=N` → the first N bytes of a temp file (sendfile)
+//! - `GET /delay?ms=N` → `slept N ms`, a pending reply woken by the server's timer
+//! - `GET /later?ms=N` → `from a thread`, a reply completed by another thread
+//!   after N ms; with `watch=1` it prints `later waiting`, then `later
+//!   cancelled` if the client goes away first
+//! - `POST /stream-sha256` → `<length> <hex sha256>` of a body streamed to an
+//!   async handler; `/stream-sha256-blocking` the same, read with
+//!   `std::io::Read` by a blocking handler on a worker thread
+//! - `POST /stream-refuse` → 401 without reading the (streamed) body
+//! - `POST /stream-limited` → a streamed body limited to 1 KiB (413 beyond)
+//! - `GET /whoami` → authority, version, upgrade, local and peer address
 //! - `GET /upgrade` with `Upgrade: echo` → 101, then a line-echo protocol:
 //!   every line `L` comes back as `echo: L`; the line `bye` ends it
 //!
@@ -24,8 +34,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use clap::Parser;
 use osprey::{
-    Body, Config, FileBody, Handler, Method, Model, Reply, Request, Response, Server, Status,
-    Upgraded,
+    Body, BodyMode, Config, FileBody, Handler, Method, Model, Plan, Reply, Request, Response,
+    Server, Status, Upgraded,
 };
 use sha2::{Digest, Sha256};
 
@@ -113,8 +123,100 @@ struct TestHandler {
     blocking: bool,
 }
 
+impl TestHandler {
+    /// The routes answered with a pending reply or a streamed body.
+    fn engine(&self, req: &mut Request) -> Option<Reply> {
+        let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        Some(match req.path() {
+            "/delay" => {
+                let ms = param(req, "ms").unwrap_or(100);
+                let timer = req.timer();
+                Reply::pending(async move {
+                    timer.sleep(Duration::from_millis(ms)).await;
+                    format!("slept {ms} ms")
+                })
+            }
+            "/later" => {
+                let ms = param(req, "ms").unwrap_or(100);
+                let watch = param(req, "watch") == Some(1);
+                let (responder, reply) = Reply::later();
+                std::thread::spawn(move || {
+                    if watch {
+                        println!("later waiting");
+                    }
+                    let until = std::time::Instant::now() + Duration::from_millis(ms);
+                    while std::time::Instant::now() < until {
+                        if responder.is_cancelled() {
+                            println!("later cancelled");
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    let _ = responder.send("from a thread");
+                });
+                reply
+            }
+            "/stream-sha256" => {
+                let mut body = req.body_stream()?;
+                Reply::pending(async move {
+                    let mut hasher = Sha256::new();
+                    let mut len = 0u64;
+                    while let Some(piece) = body.chunk().await {
+                        let Ok(piece) = piece else {
+                            return Response::status_text(Status::BAD_REQUEST);
+                        };
+                        len += piece.len() as u64;
+                        hasher.update(&piece);
+                    }
+                    Response::text(format!("{len} {}", hex(&hasher.finalize())))
+                })
+            }
+            "/stream-sha256-blocking" => {
+                let mut body = req.body_stream()?;
+                let mut hasher = Sha256::new();
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut len = 0u64;
+                loop {
+                    match std::io::Read::read(&mut body, &mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            len += n as u64;
+                            hasher.update(&buf[..n]);
+                        }
+                        Err(_) => return Some(Response::status_text(Status::BAD_REQUEST).into()),
+                    }
+                }
+                Response::text(format!("{len} {}", hex(&hasher.finalize()))).into()
+            }
+            "/stream-refuse" => Response::status_text(Status::UNAUTHORIZED).into(),
+            "/stream-limited" => {
+                let mut body = req.body_stream()?;
+                Reply::pending(async move {
+                    match body.collect(usize::MAX).await {
+                        Ok(all) => Response::text(format!("{} bytes", all.len())),
+                        Err(_) => Response::status_text(Status::BAD_REQUEST),
+                    }
+                })
+            }
+            "/whoami" => Response::text(format!(
+                "authority={}\nversion={}\nupgrade={}\nlocal={}\npeer={}\n",
+                req.authority().unwrap_or("-"),
+                req.version(),
+                req.upgrade().unwrap_or("-"),
+                req.local_addr().map_or("-".into(), |a| a.to_string()),
+                req.peer_addr().map_or("-".into(), |a| a.to_string()),
+            ))
+            .into(),
+            _ => return None,
+        })
+    }
+}
+
 impl Handler for TestHandler {
     fn call(&self, req: &mut Request) -> Reply {
+        if let Some(reply) = self.engine(req) {
+            return reply;
+        }
         match (req.method().clone(), req.path()) {
             (Method::Post, "/echo") => Response::new(Status::OK).body(Body::from(req.take_body())),
             (Method::Post, "/sha256") => {
@@ -176,6 +278,19 @@ impl Handler for TestHandler {
 
     fn is_blocking(&self) -> bool {
         self.blocking
+    }
+
+    fn plan(&self, req: &mut Request) -> Plan {
+        let path = req.path();
+        Plan {
+            blocking: self.blocking || path == "/stream-sha256-blocking",
+            body_limit: (path == "/stream-limited").then_some(1024),
+            body: if path.starts_with("/stream-") {
+                BodyMode::Stream
+            } else {
+                BodyMode::Whole
+            },
+        }
     }
 }
 
