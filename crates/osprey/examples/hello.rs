@@ -14,26 +14,24 @@ use std::time::Duration;
 
 use osprey::{Body, Error, Method, Reply, Request, Response};
 
-fn hello(req: &mut Request) -> Result<Reply, Error> {
+fn hello(req: &mut Request) -> Reply {
     if *req.method() == Method::Post && req.path() == "/echo" {
         let body = req.take_body();
-        return Ok(Response::new(osprey::Status::OK)
+        return Response::new(osprey::Status::OK)
             .body(Body::from(body))
-            .into());
+            .into();
     }
     if let Some(ms) = req.path().strip_prefix("/delay/") {
-        let ms: u64 = ms
-            .parse()
-            .ok()
-            .filter(|ms| *ms <= 3_600_000)
-            .ok_or_else(|| Error::bad_request("/delay/:ms takes milliseconds, at most an hour"))?;
+        let Some(ms) = ms.parse::<u64>().ok().filter(|ms| *ms <= 3_600_000) else {
+            return Error::bad_request("/delay/:ms takes milliseconds, at most an hour").into();
+        };
         let timer = req.timer();
-        return Ok(Reply::pending(async move {
+        return Reply::pending(async move {
             timer.sleep(Duration::from_millis(ms)).await;
             format!("slept {ms} ms")
-        }));
+        });
     }
-    Ok(Response::text("Hello, World!").into())
+    Response::text("Hello, World!").into()
 }
 
 fn main() {

@@ -13,7 +13,8 @@ pub struct ConnectionInfo {
     /// The client's address.
     pub peer: SocketAddr,
     /// What the TLS handshake settled; `None` on a cleartext connection.
-    pub tls: Option<TlsInfo>,
+    /// (Boxed: every idle connection holds a `ConnectionInfo`.)
+    pub tls: Option<Box<TlsInfo>>,
 }
 
 impl ConnectionInfo {

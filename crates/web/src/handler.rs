@@ -15,7 +15,9 @@ use crate::{Request, Response};
 use osprey_proto::Status;
 
 /// What a handler declares about a request once its head has arrived.
+/// Start from `Plan::default()` and set what differs (more fields may come).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Plan {
     /// Run the handler off the event loop (it blocks on disk, locks, sleeps or
     /// other services).

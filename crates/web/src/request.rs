@@ -202,7 +202,9 @@ impl Request {
             self.peer = None;
         }
         self.extensions.clear();
-        self.body_stream = None;
+        if self.body_stream.is_some() {
+            self.body_stream = None;
+        }
         self.planned = None;
         self.decode_path()
     }
@@ -211,8 +213,15 @@ impl Request {
         let (s, e) = self.target;
         let raw =
             raw_path_of(std::str::from_utf8(&self.head[s as usize..e as usize]).unwrap_or(""));
+        // The path is kept as text either way, so `path()` costs nothing
+        // per call (a copy of a short path is cheaper than validating it
+        // again each time a router or handler asks).
         self.path_state = match percent::decode(raw, false) {
-            Ok(std::borrow::Cow::Borrowed(_)) => PathState::Raw,
+            Ok(std::borrow::Cow::Borrowed(raw)) => {
+                self.decoded_path.clear();
+                self.decoded_path.push_str(raw);
+                PathState::Raw
+            }
             Ok(std::borrow::Cow::Owned(decoded)) => {
                 self.decoded_path = decoded;
                 PathState::Decoded
@@ -333,10 +342,10 @@ impl Request {
 
     /// The path, percent-decoded once. Empty when the encoding was invalid
     /// (the server answers such requests with 400 before any handler runs).
+    #[inline]
     pub fn path(&self) -> &str {
         match self.path_state {
-            PathState::Raw => self.raw_path(),
-            PathState::Decoded => &self.decoded_path,
+            PathState::Raw | PathState::Decoded => &self.decoded_path,
             PathState::Invalid => "",
         }
     }

@@ -178,10 +178,16 @@ impl Machine for H1 {
         let st = self.state(cx);
         loop {
             // The body of the current request, to the handler that streams it.
-            let feed = feed_body(st, cx, bufs);
-            if matches!(st.phase, Phase::Closing) {
-                return Next::Close;
-            }
+            let feed = match st.sink {
+                BodySink::None | BodySink::Whole => Feed::Done,
+                BodySink::Stream(_) | BodySink::Discard => {
+                    let feed = feed_body(st, cx, bufs);
+                    if matches!(st.phase, Phase::Closing) {
+                        return Next::Close;
+                    }
+                    feed
+                }
+            };
             // Waiting for something other than the socket, unless the body
             // still wants input.
             let wait = if feed == Feed::Input {
@@ -609,6 +615,7 @@ fn consumer_moved(st: &State, feed: Feed) -> bool {
 /// Calls the handler for the request just read: in place, or on the worker
 /// pool when its plan says it blocks and this model has loops to protect (or
 /// it streams its body, which this thread must keep feeding).
+#[inline(always)]
 fn dispatch(st: &mut State, cx: &mut Cx<'_>, out: &mut Out) {
     let streamed = matches!(st.sink, BodySink::Stream(_));
     if st.plan.blocking && (!cx.blocking_in_place || streamed) {
@@ -617,7 +624,7 @@ fn dispatch(st: &mut State, cx: &mut Cx<'_>, out: &mut Out) {
     match call_handler(&*cx.service.handler, &mut st.request) {
         None => respond(st, None, cx, out),
         Some(reply) => match reply.into_ready() {
-            Ok(response) => respond(st, Some(response), cx, out),
+            Ok(mut response) => respond_with(st, &mut response, cx, out),
             Err(pending) => st.phase = Phase::Pending(pending),
         },
     }
@@ -695,28 +702,39 @@ fn pull_stream(st: &mut State, cx: &mut Cx<'_>, out: &mut Out) -> Pull {
 }
 
 /// A response went out completely: on to the next request, or closing.
+#[inline]
 fn finished(st: &mut State, failed: bool) {
-    // A streamed body the handler never took is not wanted.
-    drop(st.request.body_stream());
-    st.phase = if failed || st.conn.should_close() {
-        Phase::Closing
-    } else {
-        Phase::Requests
-    };
+    if st.plan.body == BodyMode::Stream {
+        // A streamed body the handler never took is not wanted.
+        drop(st.request.body_stream());
+    }
+    if failed || st.conn.should_close() {
+        st.phase = Phase::Closing;
+    } else if !matches!(st.phase, Phase::Requests) {
+        st.phase = Phase::Requests;
+    }
 }
 
 /// Writes a response (from a handler, possibly offloaded): head, then body or
-/// the start of a stream.
+/// the start of a stream; `None` (the handler panicked) is a 500.
 fn respond(st: &mut State, response: Option<Response>, cx: &Cx<'_>, out: &mut Out) {
-    let Some(response) = response else {
-        // The handler panicked: 500, and this connection closes.
-        st.conn
-            .write_canned(out, Status::INTERNAL_SERVER_ERROR, &encode_config(cx));
-        st.phase = Phase::Closing;
-        return;
-    };
+    match response {
+        Some(mut response) => respond_with(st, &mut response, cx, out),
+        None => {
+            // The handler panicked: 500, and this connection closes.
+            st.conn
+                .write_canned(out, Status::INTERNAL_SERVER_ERROR, &encode_config(cx));
+            st.phase = Phase::Closing;
+        }
+    }
+}
+
+/// [`respond`] for a response the handler gave; it is borrowed, not moved
+/// (its body is taken), which spares a copy of the response per request.
+#[inline(always)]
+fn respond_with(st: &mut State, response: &mut Response, cx: &Cx<'_>, out: &mut Out) {
     if response.status == Status::SWITCHING_PROTOCOLS {
-        return switch(st, response, cx, out);
+        return switch(st, std::mem::take(&mut response.body), cx, out, response);
     }
     let length = match response.body.len_hint() {
         Some(0) => BodyLength::Empty,
@@ -736,13 +754,14 @@ fn respond(st: &mut State, response: Option<Response>, cx: &Cx<'_>, out: &mut Ou
             return;
         }
     };
-    st.phase = Phase::Requests;
+    // (The phase is `Requests` here: every caller has set it.)
     // HEAD, 204 and 304 carry no body (RFC 9110 §6.4.1): drop it unread
     // rather than pulling a stream only to discard it.
+    let body = std::mem::take(&mut response.body);
     let body = if framing.body == BodyFraming::Empty {
         Body::Empty
     } else {
-        response.body
+        body
     };
     let written = match body {
         Body::Empty => Ok(()),
@@ -767,8 +786,8 @@ fn respond(st: &mut State, response: Option<Response>, cx: &Cx<'_>, out: &mut Ou
 /// only when the request asked to upgrade (RFC 9110 §15.2.2: a server never
 /// switches to a protocol the client did not offer). Anything else is the
 /// handler's mistake: 500.
-fn switch(st: &mut State, response: Response, cx: &Cx<'_>, out: &mut Out) {
-    let Body::Upgrade(protocol) = response.body else {
+fn switch(st: &mut State, body: Body, cx: &Cx<'_>, out: &mut Out, response: &Response) {
+    let Body::Upgrade(protocol) = body else {
         return respond(st, None, cx, out);
     };
     if !st.upgrade_requested {
@@ -781,7 +800,7 @@ fn switch(st: &mut State, response: Response, cx: &Cx<'_>, out: &mut Out) {
         BodyLength::Empty,
         &encode_config(cx),
     ) {
-        Ok(_) => st.phase = Phase::Switched(Some(AnyMachine::Raw(Raw::new(protocol)))),
+        Ok(_) => st.phase = Phase::Switched(Some(AnyMachine::Raw(Box::new(Raw::new(protocol))))),
         Err(e) => fail(st, e, cx, out),
     }
 }

@@ -190,8 +190,9 @@ pub(crate) trait Machine {
 pub(crate) enum AnyMachine {
     /// HTTP/1.1.
     H1(h1::H1),
-    /// A byte protocol a handler switched to with `101`.
-    Raw(raw::Raw),
+    /// A byte protocol a handler switched to with `101` (boxed: an idle
+    /// connection's machine should cost a pointer).
+    Raw(Box<raw::Raw>),
 }
 
 macro_rules! each {

@@ -282,15 +282,13 @@ impl Handler for TestHandler {
 
     fn plan(&self, req: &mut Request) -> Plan {
         let path = req.path();
-        Plan {
-            blocking: self.blocking || path == "/stream-sha256-blocking",
-            body_limit: (path == "/stream-limited").then_some(1024),
-            body: if path.starts_with("/stream-") {
-                BodyMode::Stream
-            } else {
-                BodyMode::Whole
-            },
+        let mut plan = Plan::default();
+        plan.blocking = self.blocking || path == "/stream-sha256-blocking";
+        plan.body_limit = (path == "/stream-limited").then_some(1024);
+        if path.starts_with("/stream-") {
+            plan.body = BodyMode::Stream;
         }
+        plan
     }
 }
 
