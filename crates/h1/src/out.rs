@@ -195,6 +195,12 @@ impl<F> OutQueue<F> {
         n
     }
 
+    /// Number of segments queued (a writer sizes its iovec array by it).
+    #[inline]
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
     /// Whether a file range comes right after the first `n` segments (the
     /// ones [`OutQueue::io_slices`] returned `n` slices for): the caller can
     /// then ask the kernel to hold the bytes back for the file's first bytes.

@@ -97,6 +97,7 @@ pub(crate) fn serve_connection(
             now: Instant::now(),
             workers: &mut SharedWorkers(service),
             blocking_in_place: true,
+            lend: false,
             pools,
             timer: &timer,
             make_waker: &make_waker,

@@ -382,6 +382,7 @@ impl EventLoop {
             now: self.now,
             workers: &mut workers,
             blocking_in_place: false,
+            lend: true,
             pools: &mut self.pools,
             timer: &self.timer,
             make_waker: &make_waker,

@@ -4,6 +4,7 @@
 //! thread) includes the earliest timer in how long it waits, and wakes the
 //! due wakers when it wakes up.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
 use std::thread::{Thread, ThreadId};
@@ -24,6 +25,9 @@ enum Rouse {
 /// A timer heap kept by one thread.
 pub(crate) struct Timers {
     heap: Mutex<TimerHeap>,
+    /// Whether the heap may hold a timer: the keeper looks at it after every
+    /// wait, and most of the time there is none (no lock then).
+    armed: AtomicBool,
     keeper: ThreadId,
     rouse: Rouse,
 }
@@ -33,6 +37,7 @@ impl Timers {
     pub fn for_loop(waker: Arc<MioWaker>) -> Arc<Timers> {
         Arc::new(Timers {
             heap: Mutex::default(),
+            armed: AtomicBool::new(false),
             keeper: std::thread::current().id(),
             rouse: Rouse::Loop(waker),
         })
@@ -42,6 +47,7 @@ impl Timers {
     pub fn for_thread() -> Arc<Timers> {
         Arc::new(Timers {
             heap: Mutex::default(),
+            armed: AtomicBool::new(false),
             keeper: std::thread::current().id(),
             rouse: Rouse::Thread(std::thread::current()),
         })
@@ -53,19 +59,34 @@ impl Timers {
 
     /// The earliest deadline filed.
     pub fn next(&self) -> Option<Instant> {
+        if !self.armed.load(Ordering::Acquire) {
+            return None;
+        }
         self.heap().next()
     }
 
     /// Wakes every waker due at `now` (the keeper calls this after waiting).
     pub fn fire(&self, now: Instant, scratch: &mut Vec<Waker>) {
-        self.heap().due(now, scratch);
+        if !self.armed.load(Ordering::Acquire) {
+            return;
+        }
+        {
+            let mut heap = self.heap();
+            heap.due(now, scratch);
+            self.armed.store(!heap.is_empty(), Ordering::Release);
+        }
         scratch.drain(..).for_each(Waker::wake);
     }
 }
 
 impl TimerQueue for Timers {
     fn wake_at(&self, deadline: Instant, waker: Waker) {
-        let earliest = self.heap().push(deadline, waker);
+        let earliest = {
+            let mut heap = self.heap();
+            let earliest = heap.push(deadline, waker);
+            self.armed.store(true, Ordering::Release);
+            earliest
+        };
         // The keeper computes its next wait after every turn; only a deadline
         // filed from elsewhere, earlier than what it sleeps towards, needs it
         // woken.

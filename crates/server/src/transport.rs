@@ -24,6 +24,9 @@ pub(crate) use osprey_rt::io::Io;
 /// iovecs per write: enough for 16 pipelined responses with separate bodies.
 const MAX_IOVECS: usize = 64;
 
+/// iovecs for a short queue.
+const FEW_IOVECS: usize = 4;
+
 /// Largest piece of a file read into memory at once by a transport that
 /// cannot use `sendfile`.
 pub(crate) const FILE_CHUNK: usize = 64 * 1024;
@@ -133,13 +136,13 @@ impl Transport for Plain {
                         other => other,
                     }
                 }
-                Some(Pending::Bytes(_)) => {
-                    let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-                    let n = out.io_slices(&mut slices);
-                    // A head before a sendfile body: one segment, not two.
-                    let more = !self.no_sendfile && out.file_follows(n);
-                    io.write_vectored(&slices[..n], more)
+                // Small queues (the usual response, or a batch of pipelined
+                // ones, copied into one segment) do not pay for setting up
+                // the full iovec array.
+                Some(Pending::Bytes(_)) if out.segment_count() <= FEW_IOVECS => {
+                    write_bytes::<FEW_IOVECS>(io, out, self.no_sendfile)
                 }
+                Some(Pending::Bytes(_)) => write_bytes::<MAX_IOVECS>(io, out, self.no_sendfile),
             };
             match result {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -158,6 +161,16 @@ impl Transport for Plain {
             }
         }
     }
+}
+
+/// One vectored write of the leading byte segments, at most `N` of them.
+#[inline]
+fn write_bytes<const N: usize>(io: &mut dyn Io, out: &Out, no_sendfile: bool) -> io::Result<usize> {
+    let mut slices = [IoSlice::new(&[]); N];
+    let n = out.io_slices(&mut slices);
+    // A head before a sendfile body: one segment, not two.
+    let more = !no_sendfile && out.file_follows(n);
+    io.write_vectored(&slices[..n], more)
 }
 
 fn file_too_short() -> io::Error {
