@@ -69,15 +69,16 @@ pub const DRAIN_LIMIT: u64 = 1 << 20;
 /// that needs it). Idle connections hold none.
 pub const READ_BUFFER: usize = 16 * 1024;
 
-/// Sessions (an active connection's buffers, about 17 KiB) an event loop
-/// keeps for reuse, so that an exchange does not allocate them; beyond it a
-/// session that is given back is freed. A session is lent only while an
-/// exchange is in progress, so 256 covers 256 at once per loop.
+/// Buffers (an active connection's read buffer and output queue, about
+/// 17 KiB) and HTTP/1.1 exchange states each thread keeps for reuse, so that
+/// a request does not allocate them; beyond it what is given back is freed.
+/// They are lent only while a connection has bytes or an exchange in
+/// flight, so 256 covers 256 active connections at once per loop.
 pub const SESSION_POOL: usize = 256;
 
 /// At most this many exchanges in progress (event loops) or connection threads
 /// (`threads` model) counts as quiet. When a server goes quiet after having
-/// had more, an event loop keeps only this many pooled sessions, and the
+/// had more, an event loop keeps only this many of each pooled item, and the
 /// allocator is asked to return its free memory to the system
 /// (`osprey_rt::mem::release_free_memory`): glibc otherwise keeps freed heap
 /// memory, and the resident size stays at the burst's peak.

@@ -350,7 +350,7 @@ impl Connection {
                 self.last_progress.max(self.write_checked) + config.write_timeout / WRITE_CHECKS;
             return (stalled.min(check), Deadline::Write);
         }
-        if let Some((t, e)) = self.machine.deadline(config, bufs) {
+        if let Some((t, e)) = self.machine.deadline(config) {
             return (t, Deadline::Machine(e));
         }
         if self.machine.is_waiting() || !self.machine.is_idle() {

@@ -1,9 +1,9 @@
 //! Giving memory back after a burst.
 //!
-//! A burst of connections grows the heap (each active connection holds a
-//! session of about 17 KiB, more for a large head); when it is over the memory
+//! A burst of connections grows the heap (each active connection holds
+//! buffers of about 17 KiB, more for a large head); when it is over the memory
 //! is free but glibc keeps it, so the resident size stays at the peak. A
-//! [`Reclaim`] watches how many exchanges (or connection threads) are in
+//! [`Reclaim`] watches how many connections (or connection threads) are
 //! progress and says when the server has gone from busy to quiet, at most once
 //! per `Config::memory_trim_interval`; the caller then frees what it keeps for
 //! reuse beyond a quiet server's needs and calls

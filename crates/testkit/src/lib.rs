@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use osprey::h1::Limits;
-use osprey::h1::{BodyDecoder, Parsed, RequestContext, ResponseParser};
+use osprey::h1::{BodyDecoder, BodyFraming, Parsed, RequestContext, ResponseParser};
 
 /// A server process started for one test; killed when dropped.
 pub struct ServerProcess {
@@ -358,6 +358,44 @@ impl RawClient {
         Ok(n)
     }
 
+    /// Parses the next response head in the buffer (reading as needed) and
+    /// drops it from the buffer: the response without its body, and how the
+    /// body is framed.
+    fn next_head(&mut self, ctx: RequestContext) -> io::Result<(RawResponse, BodyFraming)> {
+        let mut parser = ResponseParser::new(Limits::default());
+        let head_len = loop {
+            match parser.parse(&self.buf, ctx) {
+                Ok(Parsed::Complete(n)) => break n,
+                Ok(Parsed::Partial) => {
+                    if self.fill()? == 0 {
+                        return Err(io::ErrorKind::UnexpectedEof.into());
+                    }
+                }
+                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+            }
+        };
+        let h = parser.head();
+        let headers = h
+            .headers(&self.buf)
+            .map(|(n, v)| {
+                (
+                    String::from_utf8_lossy(n).to_ascii_lowercase(),
+                    String::from_utf8_lossy(v).into_owned(),
+                )
+            })
+            .collect();
+        let parsed = (
+            RawResponse {
+                status: h.status.as_u16(),
+                headers,
+                body: Vec::new(),
+            },
+            h.body,
+        );
+        self.buf.drain(..head_len);
+        Ok(parsed)
+    }
+
     /// Reads one response (to a request of method HEAD if `head`).
     pub fn read_response_to(&mut self, head: bool) -> io::Result<RawResponse> {
         let ctx = RequestContext {
@@ -365,38 +403,15 @@ impl RawClient {
             connect: false,
         };
         loop {
-            let mut parser = ResponseParser::new(Limits::default());
-            let head_len = loop {
-                match parser.parse(&self.buf, ctx) {
-                    Ok(Parsed::Complete(n)) => break n,
-                    Ok(Parsed::Partial) => {
-                        if self.fill()? == 0 {
-                            return Err(io::ErrorKind::UnexpectedEof.into());
-                        }
-                    }
-                    Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
-                }
-            };
-            let h = parser.head();
-            let status = h.status.as_u16();
-            let headers: Vec<(String, String)> = h
-                .headers(&self.buf)
-                .map(|(n, v)| {
-                    (
-                        String::from_utf8_lossy(n).to_ascii_lowercase(),
-                        String::from_utf8_lossy(v).into_owned(),
-                    )
-                })
-                .collect();
+            let (mut response, framing) = self.next_head(ctx)?;
             let mut decoder = BodyDecoder::new(
-                h.body,
+                framing,
                 &Limits {
                     max_body: u64::MAX,
                     ..Limits::default()
                 },
             );
-            self.buf.drain(..head_len);
-            let mut body = Vec::new();
+            let body = &mut response.body;
             loop {
                 let step = decoder
                     .decode(&self.buf)
@@ -414,52 +429,21 @@ impl RawClient {
                 }
             }
             // Interim responses (100 Continue) precede the final one.
-            if (100..200).contains(&status) && status != 101 {
+            if (100..200).contains(&response.status) && response.status != 101 {
                 continue;
             }
-            return Ok(RawResponse {
-                status,
-                headers,
-                body,
-            });
+            return Ok(response);
         }
     }
 
     /// Reads a response head only (its body, or the bytes of a protocol
     /// switched to, stay buffered for [`RawClient::read_until`]).
     pub fn read_head(&mut self) -> io::Result<RawResponse> {
-        let mut parser = ResponseParser::new(Limits::default());
         let ctx = RequestContext {
             head: false,
             connect: false,
         };
-        let head_len = loop {
-            match parser.parse(&self.buf, ctx) {
-                Ok(Parsed::Complete(n)) => break n,
-                Ok(Parsed::Partial) => {
-                    if self.fill()? == 0 {
-                        return Err(io::ErrorKind::UnexpectedEof.into());
-                    }
-                }
-                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
-            }
-        };
-        let h = parser.head();
-        let response = RawResponse {
-            status: h.status.as_u16(),
-            headers: h
-                .headers(&self.buf)
-                .map(|(n, v)| {
-                    (
-                        String::from_utf8_lossy(n).to_ascii_lowercase(),
-                        String::from_utf8_lossy(v).into_owned(),
-                    )
-                })
-                .collect(),
-            body: Vec::new(),
-        };
-        self.buf.drain(..head_len);
-        Ok(response)
+        Ok(self.next_head(ctx)?.0)
     }
 
     /// Reads until the received bytes contain `needle`, and returns them up

@@ -174,6 +174,25 @@ fn send_body(
     })
 }
 
+/// Connects and POSTs `len` pattern bytes to `path`, the body sent by
+/// another thread (see [`send_body`]) while the caller reads the answer.
+fn post_streaming(
+    addr: std::net::SocketAddr,
+    path: &str,
+    len: u64,
+    chunked: bool,
+) -> (RawClient, std::thread::JoinHandle<(u64, String)>) {
+    let mut c = RawClient::connect(addr);
+    let framing = if chunked {
+        "Transfer-Encoding: chunked".to_string()
+    } else {
+        format!("Content-Length: {len}")
+    };
+    c.send(format!("POST {path} HTTP/1.1\r\nHost: t\r\n{framing}\r\n\r\n").as_bytes());
+    let writer = send_body(c.stream.try_clone().unwrap(), len, chunked);
+    (c, writer)
+}
+
 /// A body streamed to an async handler and to a blocking one on a worker:
 /// what arrives is what was sent, with Content-Length and chunked.
 fn streamed_request_bodies(model: &str) {
@@ -181,14 +200,7 @@ fn streamed_request_bodies(model: &str) {
     for path in ["/stream-sha256", "/stream-sha256-blocking"] {
         for chunked in [false, true] {
             const LEN: u64 = 16 << 20;
-            let mut c = RawClient::connect(server.addr);
-            let framing = if chunked {
-                "Transfer-Encoding: chunked".to_string()
-            } else {
-                format!("Content-Length: {LEN}")
-            };
-            c.send(format!("POST {path} HTTP/1.1\r\nHost: t\r\n{framing}\r\n\r\n").as_bytes());
-            let writer = send_body(c.stream.try_clone().unwrap(), LEN, chunked);
+            let (mut c, writer) = post_streaming(server.addr, path, LEN, chunked);
             let r = c.read_response().unwrap();
             let (sent, hex) = writer.join().unwrap();
             assert_eq!(sent, LEN);
@@ -220,14 +232,7 @@ fn early_answers_reach_a_client_that_keeps_sending(model: &str) {
     for (path, status) in [("/stream-refuse", 401), ("/stream-limited", 413)] {
         for chunked in [false, true] {
             const LEN: u64 = 64 << 20;
-            let mut c = RawClient::connect(server.addr);
-            let framing = if chunked {
-                "Transfer-Encoding: chunked".to_string()
-            } else {
-                format!("Content-Length: {LEN}")
-            };
-            c.send(format!("POST {path} HTTP/1.1\r\nHost: t\r\n{framing}\r\n\r\n").as_bytes());
-            let writer = send_body(c.stream.try_clone().unwrap(), LEN, chunked);
+            let (mut c, writer) = post_streaming(server.addr, path, LEN, chunked);
             let r = c.read_response().expect("the early answer arrives");
             assert_eq!(r.status, status, "{path} chunked={chunked}");
             drop(c);

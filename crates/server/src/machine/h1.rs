@@ -402,7 +402,7 @@ impl Machine for H1 {
         })
     }
 
-    fn deadline(&self, config: &Config, _: Option<&Buffers>) -> Option<(Instant, Expiry)> {
+    fn deadline(&self, config: &Config) -> Option<(Instant, Expiry)> {
         let st = self.state.as_deref()?;
         if st.conn.is_reading_body() {
             if st.body_paused {

@@ -151,7 +151,7 @@ pub(crate) trait Machine {
     /// The deadline this machine sets for the peer, if it waits for input
     /// (a head or a body in progress). `None` when it waits for nothing from
     /// the peer, or only for the next message (the connection's idle rule).
-    fn deadline(&self, config: &Config, bufs: Option<&Buffers>) -> Option<(Instant, Expiry)>;
+    fn deadline(&self, config: &Config) -> Option<(Instant, Expiry)>;
 
     /// The deadline from [`Machine::deadline`] passed: answer if a message is
     /// partly received (408), then close.
@@ -213,8 +213,8 @@ impl Machine for AnyMachine {
         each!(self, m => m.input_ended(cx, bufs))
     }
     #[inline]
-    fn deadline(&self, config: &Config, bufs: Option<&Buffers>) -> Option<(Instant, Expiry)> {
-        each!(self, m => m.deadline(config, bufs))
+    fn deadline(&self, config: &Config) -> Option<(Instant, Expiry)> {
+        each!(self, m => m.deadline(config))
     }
     fn timed_out(&mut self, cx: &mut Cx<'_>, bufs: &mut Buffers, expiry: Expiry) {
         each!(self, m => m.timed_out(cx, bufs, expiry))

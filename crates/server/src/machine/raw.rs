@@ -64,7 +64,7 @@ impl Machine for Raw {
         self.closing = true;
     }
 
-    fn deadline(&self, _: &Config, _: Option<&Buffers>) -> Option<(Instant, Expiry)> {
+    fn deadline(&self, _: &Config) -> Option<(Instant, Expiry)> {
         None
     }
 
