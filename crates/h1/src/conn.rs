@@ -436,29 +436,32 @@ mod tests {
     use super::*;
     use crate::encode::EncodeConfig;
 
-    fn head_then<'a>(conn: &mut ServerConn, input: &'a [u8]) -> &'a [u8] {
+    /// Reads the head of `input` on a fresh connection, says its body is
+    /// streamed, answers `status` at once, and returns the connection and
+    /// the bytes after the head.
+    fn answered_early(input: &[u8], status: Status) -> (ServerConn, &[u8]) {
+        let mut conn = ServerConn::new(Limits::default());
         let (n, event) = conn.read(input).unwrap();
         assert_eq!(event, Event::Head);
-        &input[n..]
-    }
-
-    #[test]
-    fn an_answer_before_the_end_of_a_streamed_body_keeps_reading_it() {
-        let mut conn = ServerConn::new(Limits::default());
-        let rest = head_then(
-            &mut conn,
-            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nabc",
-        );
         conn.stream_body();
         let mut out: OutQueue<()> = OutQueue::new();
         conn.write_head(
             &mut out,
-            Status::OK,
+            status,
             &HeaderMap::new(),
             BodyLength::Empty,
             &EncodeConfig::default(),
         )
         .unwrap();
+        (conn, &input[n..])
+    }
+
+    #[test]
+    fn an_answer_before_the_end_of_a_streamed_body_keeps_reading_it() {
+        let (mut conn, rest) = answered_early(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nabc",
+            Status::OK,
+        );
         assert_eq!(conn.read(rest).unwrap(), (3, Event::Data(0..3)));
         assert_eq!(conn.body_remaining(), Some(3));
         assert_eq!(conn.read(b"def").unwrap(), (3, Event::Data(0..3)));
@@ -471,21 +474,10 @@ mod tests {
 
     #[test]
     fn an_abandoned_body_closes_the_connection() {
-        let mut conn = ServerConn::new(Limits::default());
-        let _ = head_then(
-            &mut conn,
+        let (mut conn, _) = answered_early(
             b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\n",
-        );
-        conn.stream_body();
-        let mut out: OutQueue<()> = OutQueue::new();
-        conn.write_head(
-            &mut out,
             Status::UNAUTHORIZED,
-            &HeaderMap::new(),
-            BodyLength::Empty,
-            &EncodeConfig::default(),
-        )
-        .unwrap();
+        );
         assert!(!conn.should_close());
         conn.abandon_body();
         assert!(conn.should_close());

@@ -102,13 +102,12 @@ pub(crate) struct Env<'a> {
     pub now: Instant,
     /// Worker threads for blocking handlers.
     pub workers: &'a mut dyn Offload,
-    /// Whether blocking handlers run in place (see `Cx::blocking_in_place`).
-    pub blocking_in_place: bool,
-    /// Whether a connection with nothing buffered gives its buffers and state
-    /// back to the pools between turns: the event loops do (many connections
-    /// share a thread); a blocking model's connection keeps them, since it
-    /// has the thread to itself, and gives them back when it closes.
-    pub lend: bool,
+    /// Whether this thread runs many connections (an event loop): then
+    /// blocking handlers go to the worker pool, and a connection with nothing
+    /// buffered gives its buffers and state back to the pools between turns.
+    /// A blocking model's connection has its thread to itself: blocking
+    /// handlers run in place, and it keeps what it holds until it closes.
+    pub event_loop: bool,
     pub pools: &'a mut Pools,
     /// The timer queue of this thread, for pending replies.
     pub timer: &'a osprey_web::Timer,
@@ -129,7 +128,7 @@ impl<'e> Env<'e> {
             self.now,
             connection,
             &mut *self.workers,
-            self.blocking_in_place,
+            !self.event_loop,
             self.pools,
             self.timer,
             waker,
@@ -206,7 +205,7 @@ impl Connection {
         let service: &Service = env.service;
         let config = &service.config;
         let now = env.now;
-        let env_lends = env.lend;
+        let env_lends = env.event_loop;
         if self.bufs.is_none() {
             // Idle: nothing to do until the peer sends something.
             if !ready.readable && self.machine.is_idle() {
@@ -353,7 +352,7 @@ impl Connection {
         if let Some((t, e)) = self.machine.deadline(config) {
             return (t, Deadline::Machine(e));
         }
-        if self.machine.is_waiting() || !self.machine.is_idle() {
+        if !self.machine.is_idle() {
             // A reply or a stream the client waits for: no peer timeout
             // applies, only a backstop against a producer that never ends.
             let backstop = config.shutdown_grace.max(config.write_timeout) * 4;
@@ -385,8 +384,8 @@ impl Connection {
                 self.write_checked = env.now;
                 let before = self.last_progress;
                 let turn = self.turn(io, env, ready);
-                let stalled = self.last_progress == before
-                    && env.now >= before + service.config.write_timeout;
+                let stalled =
+                    self.last_progress == before && env.now >= before + config.write_timeout;
                 if stalled && turn != Turn::Closed {
                     self.close_now(env.pools, config)
                 } else {
@@ -502,7 +501,7 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use std::sync::Mutex;
+    use std::cell::RefCell;
 
     use osprey_web::{
         streaming, Body, FileBody, Reply, Request, Responder, Response, Router, Status,
@@ -622,16 +621,20 @@ mod tests {
         }
     }
 
-    /// Responders of `/later` requests, answered by the test.
-    static LATER: Mutex<Vec<Responder>> = Mutex::new(Vec::new());
-    /// Gates of `/slow-consumer` handlers: the body is read once one fires.
-    static GATES: Mutex<Vec<Responder>> = Mutex::new(Vec::new());
+    // Responders of `/later` requests, answered by the test, and gates of
+    // `/slow-consumer` handlers (the body is read once one fires). Per test
+    // thread: the harness calls handlers on the test's own thread, and tests
+    // run side by side.
+    thread_local! {
+        static LATER: RefCell<Vec<Responder>> = const { RefCell::new(Vec::new()) };
+        static GATES: RefCell<Vec<Responder>> = const { RefCell::new(Vec::new()) };
+    }
 
     fn app() -> Router {
         Router::new()
             .get("/later", |_: &mut Request| {
                 let (responder, reply) = Reply::later();
-                LATER.lock().unwrap().push(responder);
+                LATER.with_borrow_mut(|l| l.push(responder));
                 reply
             })
             .post(
@@ -652,7 +655,7 @@ mod tests {
                 streaming(|req: &mut Request| {
                     let mut body = req.body_stream().expect("a streamed body");
                     let (gate, opened) = Reply::later();
-                    GATES.lock().unwrap().push(gate);
+                    GATES.with_borrow_mut(|g| g.push(gate));
                     Reply::pending(async move {
                         let _ = opened.await;
                         let all = body.collect(usize::MAX).await.expect("intact");
@@ -700,8 +703,7 @@ mod tests {
                     date: b"Thu, 01 Jan 2026 00:00:00 GMT",
                     now: self.now,
                     workers: &mut self.workers,
-                    blocking_in_place: true,
-                    lend: true,
+                    event_loop: true,
                     pools: &mut self.pools,
                     timer: &self.timer,
                     make_waker: &MAKE,
@@ -921,7 +923,7 @@ mod tests {
         );
         assert_eq!(h.pipe.take(), "");
         assert_eq!(h.conn.deadline(&h.service.config).1, Deadline::Stalled);
-        let responder = LATER.lock().unwrap().pop().unwrap();
+        let responder = LATER.with_borrow_mut(Vec::pop).unwrap();
         responder.send(Response::text("answered")).unwrap();
         // Woken: the socket is as the last turn left it (writable).
         h.turn(READY);
@@ -934,7 +936,7 @@ mod tests {
         let mut h = Harness::new();
         h.pipe.send(b"GET /later HTTP/1.1\r\nHost: x\r\n\r\n");
         h.turn(READY);
-        let responder = LATER.lock().unwrap().pop().unwrap();
+        let responder = LATER.with_borrow_mut(Vec::pop).unwrap();
         assert!(!responder.is_cancelled());
         h.conn.release(&mut h.pools, &h.service.config);
         assert!(
@@ -983,7 +985,7 @@ mod tests {
             Deadline::Machine(Expiry::Body),
             "a consumer holding the body up is not the client's fault"
         );
-        GATES.lock().unwrap().pop().unwrap().send("go").unwrap();
+        GATES.with_borrow_mut(Vec::pop).unwrap().send("go").unwrap();
         for _ in 0..1000 {
             if !h.pipe.written.is_empty() {
                 break;
@@ -1058,7 +1060,7 @@ mod tests {
         let mut h = Harness::new();
         h.pipe.send(b"GET /later HTTP/1.1\r\nHost: x\r\n\r\n");
         h.turn(READY);
-        let responder = LATER.lock().unwrap().pop().unwrap();
+        let responder = LATER.with_borrow_mut(Vec::pop).unwrap();
         // The client closes; the event says so.
         h.pipe.fin = true;
         let turn = h.turn(Readiness {

@@ -97,15 +97,9 @@ struct Workers<'a> {
 
 impl Offload for Workers<'_> {
     fn spawn(&mut self, job: Box<dyn FnOnce() + Send>) -> Result<(), ()> {
-        let config = &self.service.config;
+        let service = self.service;
         self.pool
-            .get_or_insert_with(|| {
-                WorkerPool::new(
-                    "osprey-blocking",
-                    config.blocking_threads,
-                    config.blocking_queue,
-                )
-            })
+            .get_or_insert_with(|| service.worker_pool())
             .try_run(job)
             .map_err(|_| ())
     }
@@ -161,15 +155,8 @@ impl EventLoop {
         poll.registry()
             .register(&mut signal, SIGNAL, Interest::READABLE)?;
         let waker = Arc::new(MioWaker::new(poll.registry(), WAKER)?);
-        let workers = service.may_block.then(|| {
-            WorkerPool::new(
-                "osprey-blocking",
-                service.config.blocking_threads,
-                service.config.blocking_queue,
-            )
-        });
+        let workers = service.may_block.then(|| service.worker_pool());
         let now = Instant::now();
-        // Replaced in `run`, on the loop's own thread (the keeper).
         let timers = Timers::for_loop(waker.clone());
         Ok(EventLoop {
             poll,
@@ -200,9 +187,6 @@ impl EventLoop {
     /// Runs until shutdown has been requested and every connection finished (or
     /// the grace period ran out).
     pub(crate) fn run(mut self) -> io::Result<()> {
-        // The loop was built on the thread that started the server.
-        self.timers = Timers::for_loop(self.waker.clone());
-        self.timer = Timer::new(self.timers.clone());
         let mut events = Events::with_capacity(1024);
         let mut requeued = Vec::new();
         let mut woken = Vec::new();
@@ -381,8 +365,7 @@ impl EventLoop {
             date: self.date.get(),
             now: self.now,
             workers: &mut workers,
-            blocking_in_place: false,
-            lend: true,
+            event_loop: true,
             pools: &mut self.pools,
             timer: &self.timer,
             make_waker: &make_waker,

@@ -33,15 +33,18 @@ impl Service {
         }
     }
 
+    /// A new pool of threads for blocking handlers, sized by the settings.
+    pub fn worker_pool(&self) -> WorkerPool {
+        WorkerPool::new(
+            "osprey-blocking",
+            self.config.blocking_threads,
+            self.config.blocking_queue,
+        )
+    }
+
     /// A worker pool shared by every connection of this process.
     pub fn shared_workers(&self) -> &WorkerPool {
-        self.workers.get_or_init(|| {
-            WorkerPool::new(
-                "osprey-blocking",
-                self.config.blocking_threads,
-                self.config.blocking_queue,
-            )
-        })
+        self.workers.get_or_init(|| self.worker_pool())
     }
 }
 

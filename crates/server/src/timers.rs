@@ -7,14 +7,14 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
-use std::thread::{Thread, ThreadId};
+use std::thread::Thread;
 use std::time::Instant;
 
 use osprey_rt::event::Waker as MioWaker;
 use osprey_web::{TimerHeap, TimerQueue};
 
 /// How the keeper of a queue is told that a new, earlier deadline was filed
-/// from another thread.
+/// (from another thread, or from its own — then it just looks once more).
 enum Rouse {
     /// An event loop: its mio waker.
     Loop(Arc<MioWaker>),
@@ -28,17 +28,15 @@ pub(crate) struct Timers {
     /// Whether the heap may hold a timer: the keeper looks at it after every
     /// wait, and most of the time there is none (no lock then).
     armed: AtomicBool,
-    keeper: ThreadId,
     rouse: Rouse,
 }
 
 impl Timers {
-    /// The queue of the event loop running on the current thread.
+    /// The queue of the event loop woken by `waker`.
     pub fn for_loop(waker: Arc<MioWaker>) -> Arc<Timers> {
         Arc::new(Timers {
             heap: Mutex::default(),
             armed: AtomicBool::new(false),
-            keeper: std::thread::current().id(),
             rouse: Rouse::Loop(waker),
         })
     }
@@ -48,7 +46,6 @@ impl Timers {
         Arc::new(Timers {
             heap: Mutex::default(),
             armed: AtomicBool::new(false),
-            keeper: std::thread::current().id(),
             rouse: Rouse::Thread(std::thread::current()),
         })
     }
@@ -87,10 +84,10 @@ impl TimerQueue for Timers {
             self.armed.store(true, Ordering::Release);
             earliest
         };
-        // The keeper computes its next wait after every turn; only a deadline
-        // filed from elsewhere, earlier than what it sleeps towards, needs it
-        // woken.
-        if earliest && std::thread::current().id() != self.keeper {
+        // Only a deadline earlier than what the keeper sleeps towards
+        // changes its wait. (From the keeper's own thread this costs one
+        // needless wake-up; such registrations are rare.)
+        if earliest {
             match &self.rouse {
                 Rouse::Loop(w) => {
                     let _ = w.wake();

@@ -179,8 +179,8 @@ impl Machine for H1 {
         loop {
             // The body of the current request, to the handler that streams it.
             let feed = match st.sink {
-                BodySink::None | BodySink::Whole => Feed::Done,
-                BodySink::Stream(_) | BodySink::Discard => {
+                BodySink::None => Feed::Done,
+                BodySink::Whole | BodySink::Stream(_) | BodySink::Discard => {
                     let feed = feed_body(st, cx, bufs);
                     if matches!(st.phase, Phase::Closing) {
                         return Next::Close;
@@ -332,37 +332,19 @@ impl Machine for H1 {
                     }
                     continue;
                 }
-                Event::Data(range) => {
-                    let body = st.request.body_mut();
-                    if st
-                        .plan
-                        .body_limit
-                        .is_some_and(|limit| (body.len() + range.len()) as u64 > limit)
-                    {
-                        // A chunked body over the route's limit.
-                        return refuse(st, Status::CONTENT_TOO_LARGE, cx, &mut bufs.out);
-                    }
-                    body.extend_from_slice(&input[range]);
-                }
                 Event::End => {
-                    // A whole body (or none) is in: the handler runs now.
+                    // A request without a body: the handler runs now.
                     bufs.input.consume(n);
-                    st.sink = BodySink::None;
-                    st.body_window = None;
-                    if !st.conn.trailers().is_empty() {
-                        let trailers = st.conn.trailers().clone();
-                        st.request.set_trailers(trailers);
-                    }
                     dispatch(st, cx, &mut bufs.out);
                     continue;
                 }
-                Event::Upgraded | Event::Closed => {
+                // A body is read by `feed_body`, into the sink its head chose.
+                Event::Data(_) | Event::Upgraded | Event::Closed => {
                     bufs.input.consume(n);
                     st.phase = Phase::Closing;
                     return Next::Close;
                 }
             }
-            bufs.input.consume(n);
         }
     }
 
@@ -470,12 +452,6 @@ impl Machine for H1 {
         })
     }
 
-    fn is_waiting(&self) -> bool {
-        self.state
-            .as_deref()
-            .is_some_and(|st| st.replying() || st.body_paused)
-    }
-
     fn handoff(&mut self) -> Option<AnyMachine> {
         match &mut self.state.as_deref_mut()?.phase {
             Phase::Switched(next) => next.take(),
@@ -500,14 +476,15 @@ impl Machine for H1 {
     }
 }
 
-/// Moves body bytes of the current request into its consumer while there is
-/// room, sends an owed `100 Continue` once the consumer pulls, and handles a
-/// consumer that went away.
+/// Reads the body of the current request into its sink — the request itself
+/// (a whole body, then the handler is called), a streaming handler's buffer
+/// while it has room (sending an owed `100 Continue` once the handler pulls,
+/// and handling a handler that let go of it), or nowhere (draining).
 fn feed_body(st: &mut State, cx: &mut Cx<'_>, bufs: &mut Buffers) -> Feed {
     loop {
         match &st.sink {
-            BodySink::None | BodySink::Whole => return Feed::Done,
-            BodySink::Discard => {}
+            BodySink::None => return Feed::Done,
+            BodySink::Whole | BodySink::Discard => {}
             BodySink::Stream(feeder) => {
                 if feeder.dropped() {
                     // The handler will not read the rest: drain a short
@@ -558,33 +535,50 @@ fn feed_body(st: &mut State, cx: &mut Cx<'_>, bufs: &mut Buffers) -> Feed {
         };
         match event {
             Event::Data(range) => {
-                if let BodySink::Stream(feeder) = &st.sink {
-                    if st
+                let discarding = matches!(st.sink, BodySink::Discard);
+                if !discarding
+                    && st
                         .plan
                         .body_limit
                         .is_some_and(|limit| st.conn.body_received() > limit)
-                    {
-                        // A chunked body over the route's limit.
+                {
+                    // A chunked body over the route's limit.
+                    if let BodySink::Stream(feeder) = &st.sink {
                         feeder.fail(std::io::ErrorKind::InvalidData);
-                        st.sink = BodySink::None;
-                        st.conn.abandon_body();
-                        if st.conn.in_flight() > 0 {
-                            refuse(st, Status::CONTENT_TOO_LARGE, cx, &mut bufs.out);
-                        } else {
-                            st.phase = Phase::Closing;
-                        }
-                        return Feed::Done;
                     }
-                    feeder.push(&input[range]);
+                    st.sink = BodySink::None;
+                    st.conn.abandon_body();
+                    if st.conn.in_flight() > 0 {
+                        refuse(st, Status::CONTENT_TOO_LARGE, cx, &mut bufs.out);
+                    } else {
+                        st.phase = Phase::Closing;
+                    }
+                    return Feed::Done;
+                }
+                match &st.sink {
+                    BodySink::Stream(feeder) => feeder.push(&input[range]),
+                    BodySink::Whole => st.request.body_mut().extend_from_slice(&input[range]),
+                    _ => {}
                 }
                 bufs.input.consume(n);
             }
             Event::End => {
                 bufs.input.consume(n);
-                if let BodySink::Stream(feeder) = &st.sink {
-                    feeder.end(st.conn.trailers().clone());
+                let trailers = st.conn.trailers();
+                match std::mem::replace(&mut st.sink, BodySink::None) {
+                    BodySink::Stream(feeder) => feeder.end(trailers.clone()),
+                    BodySink::Whole => {
+                        if !trailers.is_empty() {
+                            let trailers = trailers.clone();
+                            st.request.set_trailers(trailers);
+                        }
+                        // The whole body is in: the handler runs now.
+                        st.body_window = None;
+                        dispatch(st, cx, &mut bufs.out);
+                        return Feed::Done;
+                    }
+                    _ => {}
                 }
-                st.sink = BodySink::None;
                 st.body_window = None;
                 return Feed::Done;
             }

@@ -167,10 +167,6 @@ pub(crate) trait Machine {
     /// Whether the connection is done once its output is flushed.
     fn finished(&self) -> bool;
 
-    /// Whether the machine waits on something other than the socket (a
-    /// reply, a stream): the connection's idle timeout does not apply.
-    fn is_waiting(&self) -> bool;
-
     /// Whether the peer ending its side now means it went away, so the driver
     /// should look for that even though the machine wants no input (a reply
     /// computed for a client that closed is cancelled).
@@ -229,10 +225,6 @@ impl Machine for AnyMachine {
     #[inline]
     fn finished(&self) -> bool {
         each!(self, m => m.finished())
-    }
-    #[inline]
-    fn is_waiting(&self) -> bool {
-        each!(self, m => m.is_waiting())
     }
     #[inline]
     fn watches_eof(&self) -> bool {

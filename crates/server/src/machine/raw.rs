@@ -86,10 +86,6 @@ impl Machine for Raw {
         self.closing
     }
 
-    fn is_waiting(&self) -> bool {
-        false
-    }
-
     fn handoff(&mut self) -> Option<AnyMachine> {
         None
     }
