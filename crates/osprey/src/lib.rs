@@ -32,7 +32,8 @@
 
 /// The built-in middleware (the `osprey-middleware` crate), one module each.
 pub use osprey_middleware as middleware;
-pub use osprey_server::{config, Config, Model, Server, ServerBuilder, Shutdown};
+pub use osprey_server::{config, tls, Config, Model, Server, ServerBuilder, Shutdown};
+pub use osprey_server::{TlsBuilder, TlsConfig, TlsError};
 /// The static-file server (the `osprey-static` crate): [`StaticFiles`] and its
 /// pieces.
 pub use osprey_static as static_files;

@@ -1,4 +1,5 @@
-//! Shutdown signals: SIGTERM and SIGINT as a flag and as readable pipes.
+//! Shutdown signals: SIGTERM and SIGINT as a flag and as readable pipes; and
+//! SIGHUP, the conventional "reload your configuration", as a flag.
 //!
 //! A signal handler may do almost nothing safely. signal-hook's handlers only
 //! set an atomic flag and write a byte to a pipe; each event loop registers the
@@ -10,7 +11,7 @@ use std::os::unix::net::UnixStream as StdUnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 /// Shutdown requested by SIGTERM, SIGINT or code.
 #[derive(Clone, Debug)]
@@ -79,6 +80,15 @@ impl Shutdown {
         }
         Ok(mio::net::UnixStream::from_std(read))
     }
+}
+
+/// A flag raised by every SIGHUP from now on (and no longer the default
+/// action, which would end the process). Whoever polls it lowers it with
+/// `swap(false)`.
+pub fn reload_requests() -> io::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(SIGHUP, flag.clone())?;
+    Ok(flag)
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 
 use std::collections::HashSet;
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Wake, Waker};
@@ -29,7 +29,9 @@ use crate::machine::{Offload, Pools};
 use crate::reclaim::Reclaim;
 use crate::service::Service;
 use crate::timers::Timers;
+use crate::tls::{Reloader, TlsConfig};
 use crate::transport::AnyTransport;
+use crate::Listener;
 
 /// Longest a blocking read waits before checking timeouts and shutdown.
 const CHECK_INTERVAL: Duration = Duration::from_millis(100);
@@ -57,6 +59,7 @@ impl Offload for SharedWorkers<'_> {
 pub(crate) fn serve_connection(
     mut stream: TcpStream,
     peer: SocketAddr,
+    tls: Option<&TlsConfig>,
     service: &Service,
     pools: &mut Pools,
     shutdown: &Shutdown,
@@ -79,7 +82,10 @@ pub(crate) fn serve_connection(
         return;
     };
     let info = ConnectionInfo::new(local, peer);
-    let mut connection = Connection::new(AnyTransport::default(), info, Instant::now());
+    let Ok(transport) = AnyTransport::for_listener(tls, config) else {
+        return;
+    };
+    let mut connection = Connection::new(transport, info, Instant::now());
     let mut draining = false;
     let mut peer_closed = false;
     loop {
@@ -88,6 +94,7 @@ pub(crate) fn serve_connection(
         if shutdown.requested() && !draining {
             draining = true;
             if connection.drain() {
+                connection.goodbye(&mut TcpIo(&mut stream));
                 break;
             }
         }
@@ -144,21 +151,33 @@ pub(crate) fn serve_connection(
 /// Waits until a listener is readable or shutdown is requested. Returns the
 /// index of a readable listener, or `None` on shutdown.
 struct Acceptor<'a> {
-    listeners: &'a [TcpListener],
+    listeners: &'a [Listener],
     poll: Poll,
     events: Events,
     shutdown: &'a Shutdown,
     _signal: osprey_rt::event::UnixStream,
+    reloader: Option<Reloader>,
+}
+
+/// A connection just accepted, and the TLS configuration of its listener.
+struct Accepted<'a> {
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<&'a TlsConfig>,
 }
 
 const SIGNAL: Token = Token(usize::MAX);
 
 impl<'a> Acceptor<'a> {
-    fn new(listeners: &'a [TcpListener], shutdown: &'a Shutdown) -> io::Result<Acceptor<'a>> {
+    fn new(
+        listeners: &'a [Listener],
+        shutdown: &'a Shutdown,
+        reloader: Option<Reloader>,
+    ) -> io::Result<Acceptor<'a>> {
         let poll = Poll::new()?;
         for (i, l) in listeners.iter().enumerate() {
-            l.set_nonblocking(true)?;
-            let fd = std::os::fd::AsRawFd::as_raw_fd(l);
+            l.socket.set_nonblocking(true)?;
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&l.socket);
             poll.registry()
                 .register(&mut SourceFd(&fd), Token(i), Interest::READABLE)?;
         }
@@ -171,16 +190,26 @@ impl<'a> Acceptor<'a> {
             events: Events::with_capacity(16),
             shutdown,
             _signal: signal,
+            reloader,
         })
     }
 
     /// Accepts the next connection, waiting at most `timeout`; `Ok(None)` on
-    /// timeout or shutdown.
-    fn accept(&mut self, timeout: Duration) -> io::Result<Option<(TcpStream, SocketAddr)>> {
+    /// timeout or shutdown. Also gives the reloader its turn.
+    fn accept(&mut self, timeout: Duration) -> io::Result<Option<Accepted<'a>>> {
+        if let Some(r) = &mut self.reloader {
+            r.tick(Instant::now());
+        }
         // Try every listener first: level-triggered readiness may be stale.
         for l in self.listeners {
-            match l.accept() {
-                Ok((s, peer)) => return Ok(Some((s, peer))),
+            match l.socket.accept() {
+                Ok((stream, peer)) => {
+                    return Ok(Some(Accepted {
+                        stream,
+                        peer,
+                        tls: l.tls.as_ref(),
+                    }))
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if osprey_rt::net::is_transient_accept_error(&e) => {}
                 Err(e) if osprey_rt::net::is_resource_exhausted(&e) => {
@@ -204,15 +233,16 @@ impl<'a> Acceptor<'a> {
 
 /// `iterative`: one connection at a time on the calling thread.
 pub(crate) fn run_iterative(
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Listener>,
     service: Arc<Service>,
     shutdown: Shutdown,
+    reloader: Option<Reloader>,
 ) -> io::Result<()> {
-    let mut acceptor = Acceptor::new(&listeners, &shutdown)?;
+    let mut acceptor = Acceptor::new(&listeners, &shutdown, reloader)?;
     let mut pools = Pools::default();
     while !shutdown.requested() {
-        if let Some((stream, peer)) = acceptor.accept(CHECK_INTERVAL)? {
-            serve_connection(stream, peer, &service, &mut pools, &shutdown);
+        if let Some(a) = acceptor.accept(CHECK_INTERVAL)? {
+            serve_connection(a.stream, a.peer, a.tls, &service, &mut pools, &shutdown);
         }
     }
     Ok(())
@@ -260,11 +290,12 @@ impl Slots {
 /// `threads`: a thread per connection, at most `max_threads` at once; beyond
 /// that, connections wait in the listen backlog.
 pub(crate) fn run_threads(
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Listener>,
     service: Arc<Service>,
     shutdown: Shutdown,
+    reloader: Option<Reloader>,
 ) -> io::Result<()> {
-    let mut acceptor = Acceptor::new(&listeners, &shutdown)?;
+    let mut acceptor = Acceptor::new(&listeners, &shutdown, reloader)?;
     let slots = Arc::new(Slots::default());
     let max = service.config.max_threads.max(1);
     // Each connection thread allocates in a glibc arena of its own, which
@@ -278,15 +309,24 @@ pub(crate) fn run_threads(
             osprey_rt::mem::release_free_memory();
         }
         slots.wait_while(|n| n >= max, || shutdown.requested());
-        let Some((stream, peer)) = acceptor.accept(CHECK_INTERVAL)? else {
+        let Some(Accepted { stream, peer, tls }) = acceptor.accept(CHECK_INTERVAL)? else {
             continue;
         };
         reclaim.note(slots.take());
         let (service, shutdown, slot) = (service.clone(), shutdown.clone(), slots.clone());
+        let tls = tls.cloned();
         let spawned = std::thread::Builder::new()
             .name("osprey-conn".into())
             .spawn(move || {
-                serve_connection(stream, peer, &service, &mut Pools::default(), &shutdown);
+                let tls = tls.as_ref();
+                serve_connection(
+                    stream,
+                    peer,
+                    tls,
+                    &service,
+                    &mut Pools::default(),
+                    &shutdown,
+                );
                 slot.give_back();
             });
         if spawned.is_err() {
@@ -303,11 +343,12 @@ pub(crate) fn run_threads(
 /// copies only the calling thread), closes its copy of each connection and reaps
 /// exited children; a child that crashes loses only its own connection.
 pub(crate) fn run_fork(
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Listener>,
     service: Arc<Service>,
     shutdown: Shutdown,
+    reloader: Option<Reloader>,
 ) -> io::Result<()> {
-    let mut acceptor = Acceptor::new(&listeners, &shutdown)?;
+    let mut acceptor = Acceptor::new(&listeners, &shutdown, reloader)?;
     let mut children: HashSet<i32> = HashSet::new();
     let max = service.config.max_children.max(1);
     let live = AtomicUsize::new(0);
@@ -321,16 +362,25 @@ pub(crate) fn run_fork(
             std::thread::sleep(Duration::from_millis(5));
             continue;
         }
-        let Some((stream, peer)) = acceptor.accept(CHECK_INTERVAL)? else {
+        let Some(Accepted { stream, peer, tls }) = acceptor.accept(CHECK_INTERVAL)? else {
             continue;
         };
+        let tls = tls.cloned();
         match process::fork() {
             Ok(Forked::Child) => {
                 process::die_with_parent();
                 drop(acceptor);
                 drop(listeners);
                 let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    serve_connection(stream, peer, &service, &mut Pools::default(), &shutdown);
+                    let tls = tls.as_ref();
+                    serve_connection(
+                        stream,
+                        peer,
+                        tls,
+                        &service,
+                        &mut Pools::default(),
+                        &shutdown,
+                    );
                 }))
                 .map_or(1, |()| 0);
                 process::exit_child(code);

@@ -11,6 +11,15 @@ use osprey_h1::Limits;
 /// client sends its head in one packet, so 10 s is generous.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Time allowed for a TLS handshake, counted from the accept: a client that
+/// opens a connection and stalls the handshake is cut, as a slow head is.
+/// A real handshake takes two round trips.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Ciphertext a TLS connection holds besides its output queue (see
+/// `transport::tls`): four full records.
+pub const TLS_BUFFER: usize = 64 * 1024;
+
 /// Time allowed before a request body must be flowing: a body must arrive at
 /// `MIN_BODY_RATE` on average after this grace period, or the connection closes.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -126,6 +135,10 @@ pub struct Config {
     pub limits: Limits,
     /// See [`HEADER_TIMEOUT`].
     pub header_timeout: Duration,
+    /// See [`TLS_HANDSHAKE_TIMEOUT`].
+    pub tls_handshake_timeout: Duration,
+    /// See [`TLS_BUFFER`].
+    pub tls_buffer: usize,
     /// See [`BODY_TIMEOUT`].
     pub body_timeout: Duration,
     /// See [`MIN_BODY_RATE`].
@@ -181,6 +194,8 @@ impl Default for Config {
         Config {
             limits: Limits::default(),
             header_timeout: HEADER_TIMEOUT,
+            tls_handshake_timeout: TLS_HANDSHAKE_TIMEOUT,
+            tls_buffer: TLS_BUFFER,
             body_timeout: BODY_TIMEOUT,
             min_body_rate: MIN_BODY_RATE,
             keep_alive_timeout: KEEP_ALIVE_TIMEOUT,

@@ -205,6 +205,32 @@ impl Connection {
         let service: &Service = env.service;
         let config = &service.config;
         let now = env.now;
+        if self.transport.is_handshaking() {
+            // No machine runs before the transport's handshake completes.
+            match self.transport.handshake(io) {
+                Ok(false) => {
+                    ready.readable = false;
+                    return Turn::Wait {
+                        read: true,
+                        write: self.transport.has_pending_output(),
+                    };
+                }
+                Ok(true) => {
+                    if let Some(tls) = self.transport.tls_info() {
+                        let mut info = (*self.info).clone();
+                        info.tls = Some(Box::new(tls));
+                        self.info = Arc::new(info);
+                    }
+                    // Records that came with the client's last handshake
+                    // message may hold a request already.
+                    ready.readable = true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    return self.start_linger(io, now, config, ready);
+                }
+                Err(_) => return Turn::Closed,
+            }
+        }
         let env_lends = env.event_loop;
         if self.bufs.is_none() {
             // Idle: nothing to do until the peer sends something.
@@ -263,6 +289,7 @@ impl Connection {
                 return if graceful {
                     self.start_linger(io, now, config, ready)
                 } else {
+                    self.transport.goodbye(io);
                     self.close_now(cx.pools, config)
                 };
             }
@@ -309,6 +336,11 @@ impl Connection {
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => ready.readable = false,
                     Err(e) if e.kind() == std::io::ErrorKind::TimedOut => ready.readable = false,
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                        // The transport told the peer why (a TLS alert).
+                        self.release(cx.pools, config);
+                        return self.start_linger(io, now, config, ready);
+                    }
                     Err(_) => return self.close_now(cx.pools, config),
                 }
                 progressed = true;
@@ -341,6 +373,13 @@ impl Connection {
     pub fn deadline(&self, config: &Config) -> (Instant, Deadline) {
         if let Some(linger) = self.lingering {
             return (linger.until, Deadline::Linger);
+        }
+        if self.transport.is_handshaking() {
+            // Counted from the accept: nothing else moves the clock before.
+            return (
+                self.last_progress + config.tls_handshake_timeout,
+                Deadline::Idle,
+            );
         }
         let bufs = self.bufs.as_deref();
         if bufs.is_some_and(|b| !b.out.is_empty()) || self.transport.has_pending_output() {
@@ -409,9 +448,11 @@ impl Connection {
                     turn => turn,
                 }
             }
-            Deadline::Idle | Deadline::Stalled | Deadline::Linger => {
+            Deadline::Idle => {
+                self.transport.goodbye(io);
                 self.close_now(env.pools, config)
             }
+            Deadline::Stalled | Deadline::Linger => self.close_now(env.pools, config),
         }
     }
 
@@ -421,6 +462,14 @@ impl Connection {
         self.machine.drain();
         self.last_next = Next::Wait;
         self.bufs.is_none() && self.machine.is_idle()
+    }
+
+    /// Closing an idle connection (at shutdown): says goodbye in the
+    /// transport's terms first (TLS: close_notify).
+    pub fn goodbye(&mut self, io: &mut dyn Io) {
+        if self.lingering.is_none() {
+            self.transport.goodbye(io);
+        }
     }
 
     /// Whether the connection holds anything lent (an exchange or bytes in

@@ -16,7 +16,7 @@
 //! connection that reused the slot.
 
 use std::io;
-use std::net::{SocketAddr, TcpListener as StdTcpListener};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
@@ -37,7 +37,9 @@ use crate::machine::{Offload, Pools};
 use crate::reclaim::Reclaim;
 use crate::service::Service;
 use crate::timers::Timers;
+use crate::tls::TlsConfig;
 use crate::transport::AnyTransport;
+use crate::Listener;
 
 const WAKER: Token = Token(usize::MAX);
 const SIGNAL: Token = Token(usize::MAX - 1);
@@ -108,6 +110,8 @@ impl Offload for Workers<'_> {
 pub(crate) struct EventLoop {
     poll: Poll,
     listeners: Vec<TcpListener>,
+    /// The TLS configuration of each listener, by index.
+    tls: Vec<Option<TlsConfig>>,
     signal: UnixStream,
     service: Arc<Service>,
     conns: Slab<Conn>,
@@ -137,14 +141,16 @@ pub(crate) struct EventLoop {
 
 impl EventLoop {
     pub(crate) fn new(
-        listeners: Vec<StdTcpListener>,
+        listeners: Vec<Listener>,
         service: Arc<Service>,
         shutdown: &Shutdown,
         loops: usize,
     ) -> io::Result<EventLoop> {
         let poll = Poll::new()?;
         let mut mio_listeners = Vec::with_capacity(listeners.len());
-        for (i, l) in listeners.into_iter().enumerate() {
+        let mut tls = Vec::with_capacity(listeners.len());
+        for (i, Listener { socket: l, tls: t }) in listeners.into_iter().enumerate() {
+            tls.push(t);
             l.set_nonblocking(true)?;
             let mut l = TcpListener::from_std(l);
             poll.registry()
@@ -161,6 +167,7 @@ impl EventLoop {
         Ok(EventLoop {
             poll,
             listeners: mio_listeners,
+            tls,
             signal,
             conns: Slab::with_capacity(1024),
             pools: Pools::default(),
@@ -277,7 +284,7 @@ impl EventLoop {
                 return;
             }
             match self.listeners[index].accept() {
-                Ok((stream, peer)) => self.add_connection(stream, peer),
+                Ok((stream, peer)) => self.add_connection(stream, peer, index),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if osprey_rt::net::is_transient_accept_error(&e) => continue,
                 Err(e) if osprey_rt::net::is_resource_exhausted(&e) => {
@@ -304,10 +311,15 @@ impl EventLoop {
         }
     }
 
-    fn add_connection(&mut self, mut stream: TcpStream, peer: SocketAddr) {
+    fn add_connection(&mut self, mut stream: TcpStream, peer: SocketAddr, listener: usize) {
         if stream.set_nodelay(true).is_err() {
             return;
         }
+        let Ok(transport) =
+            AnyTransport::for_listener(self.tls[listener].as_ref(), &self.service.config)
+        else {
+            return;
+        };
         let entry = self.conns.vacant_entry();
         let key = entry.key();
         if self
@@ -327,7 +339,7 @@ impl EventLoop {
             return;
         };
         let info = ConnectionInfo::new(local, peer);
-        let connection = Connection::new(AnyTransport::default(), info, self.now);
+        let connection = Connection::new(transport, info, self.now);
         let (deadline, _) = connection.deadline(&self.service.config);
         entry.insert(Conn {
             stream,
@@ -457,6 +469,8 @@ impl EventLoop {
         for key in keys {
             if self.conns[key].connection.drain() {
                 // Idle keep-alive connections close now.
+                let conn = &mut self.conns[key];
+                conn.connection.goodbye(&mut TcpIo(&mut conn.stream));
                 self.close(key);
             } else {
                 self.drive(key);

@@ -35,6 +35,7 @@ mod machine;
 mod reclaim;
 mod service;
 mod timers;
+pub mod tls;
 mod transport;
 
 use std::fmt;
@@ -47,6 +48,14 @@ use osprey_rt::net::{self, ListenOptions};
 pub use osprey_rt::signals::Shutdown;
 use osprey_web::Handler;
 use service::Service;
+pub use tls::{TlsBuilder, TlsConfig, TlsError};
+
+/// A bound listening socket, and the TLS configuration of the connections it
+/// accepts (`None`: cleartext).
+pub(crate) struct Listener {
+    pub socket: TcpListener,
+    pub tls: Option<TlsConfig>,
+}
 
 /// A concurrency model. All run the same connection engine and handlers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -106,7 +115,7 @@ impl FromStr for Model {
 
 /// Configures a [`Server`].
 pub struct ServerBuilder {
-    addrs: Vec<SocketAddr>,
+    addrs: Vec<(SocketAddr, Option<TlsConfig>)>,
     model: Model,
     workers: Option<usize>,
     config: Config,
@@ -119,7 +128,15 @@ impl ServerBuilder {
     /// Adds an address to listen on (repeatable). Port 0 picks a free port; see
     /// [`Server::local_addrs`].
     pub fn listen(mut self, addr: SocketAddr) -> Self {
-        self.addrs.push(addr);
+        self.addrs.push((addr, None));
+        self
+    }
+
+    /// Adds an address that speaks TLS with `tls` (repeatable; cleartext and
+    /// TLS listeners may be mixed). Handlers see what the handshake settled
+    /// in `Request::connection().tls`.
+    pub fn listen_tls(mut self, addr: SocketAddr, tls: TlsConfig) -> Self {
+        self.addrs.push((addr, Some(tls)));
         self
     }
 
@@ -167,7 +184,7 @@ impl ServerBuilder {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "no handler set")
         })?;
         let addrs = if self.addrs.is_empty() {
-            vec![SocketAddr::from(([127, 0, 0, 1], 8080))]
+            vec![(SocketAddr::from(([127, 0, 0, 1], 8080)), None)]
         } else {
             self.addrs
         };
@@ -179,9 +196,9 @@ impl ServerBuilder {
         };
         // One listener per address per loop; all of a loop's listeners after the
         // first reuse the port the first bound, so port 0 works with SO_REUSEPORT.
-        let mut per_loop: Vec<Vec<TcpListener>> = (0..loops).map(|_| Vec::new()).collect();
+        let mut per_loop: Vec<Vec<Listener>> = (0..loops).map(|_| Vec::new()).collect();
         let mut local_addrs = Vec::new();
-        for addr in addrs {
+        for (addr, tls) in addrs {
             let options = ListenOptions {
                 reuse_port: self.model == Model::Reactor,
                 backlog: self.config.backlog,
@@ -190,9 +207,15 @@ impl ServerBuilder {
             let first = net::listen(addr, options)?;
             let bound = first.local_addr()?;
             local_addrs.push(bound);
-            per_loop[0].push(first);
+            per_loop[0].push(Listener {
+                socket: first,
+                tls: tls.clone(),
+            });
             for listeners in per_loop.iter_mut().skip(1) {
-                listeners.push(net::listen(bound, options)?);
+                listeners.push(Listener {
+                    socket: net::listen(bound, options)?,
+                    tls: tls.clone(),
+                });
             }
         }
         // 50,000 connections need more than the default 1024 descriptors.
@@ -210,7 +233,7 @@ impl ServerBuilder {
 
 /// A server with its listeners bound, ready to run.
 pub struct Server {
-    per_loop: Vec<Vec<TcpListener>>,
+    per_loop: Vec<Vec<Listener>>,
     local_addrs: Vec<SocketAddr>,
     model: Model,
     service: Arc<Service>,
@@ -246,10 +269,20 @@ impl Server {
     /// [`Shutdown`] was given), then finishes in-flight requests within
     /// `Config::shutdown_grace` and returns.
     pub fn run(self) -> std::io::Result<()> {
-        let shutdown = match self.shutdown {
-            Some(s) => s,
-            None => Shutdown::install()?,
+        // Certificates are reloaded on SIGHUP when the server handles
+        // signals itself, and whenever their files change.
+        let (shutdown, sighup) = match self.shutdown {
+            Some(s) => (s, None),
+            None => (
+                Shutdown::install()?,
+                Some(osprey_rt::signals::reload_requests()?),
+            ),
         };
+        let tls: Vec<&TlsConfig> = self.per_loop[0]
+            .iter()
+            .filter_map(|l| l.tls.as_ref())
+            .collect();
+        let reloader = tls::Reloader::new(&tls, sighup);
         let service = self.service;
         if let Some(bytes) = service.config.malloc_trim_threshold {
             // Before any connection thread starts (docs/security.md).
@@ -257,13 +290,22 @@ impl Server {
         }
         let mut per_loop = self.per_loop;
         match self.model {
-            Model::Iterative => blocking::run_iterative(per_loop.remove(0), service, shutdown),
-            Model::Threads => blocking::run_threads(per_loop.remove(0), service, shutdown),
-            Model::Fork => blocking::run_fork(per_loop.remove(0), service, shutdown),
+            Model::Iterative => {
+                blocking::run_iterative(per_loop.remove(0), service, shutdown, reloader)
+            }
+            Model::Threads => {
+                blocking::run_threads(per_loop.remove(0), service, shutdown, reloader)
+            }
+            Model::Fork => blocking::run_fork(per_loop.remove(0), service, shutdown, reloader),
             Model::Epoll | Model::Reactor => {
                 let mut threads = Vec::new();
                 let loops = per_loop.len();
+                // Each loop thread holds a sender; when the last one ends the
+                // channel closes, which is how this thread, reloading
+                // certificates meanwhile, learns that the loops are done.
+                let (running, finished) = std::sync::mpsc::channel::<()>();
                 for (i, listeners) in per_loop.into_iter().enumerate() {
+                    let running = running.clone();
                     let event_loop =
                         event_loop::EventLoop::new(listeners, service.clone(), &shutdown, loops)?;
                     let start = self.on_thread_start.clone();
@@ -271,12 +313,21 @@ impl Server {
                         std::thread::Builder::new()
                             .name(format!("osprey-loop-{i}"))
                             .spawn(move || {
+                                let _running = running;
                                 if let Some(f) = start {
                                     f();
                                 }
                                 event_loop.run()
                             })?,
                     );
+                }
+                drop(running);
+                if let Some(mut reloader) = reloader {
+                    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                        finished.recv_timeout(tls::RELOAD_CHECK)
+                    {
+                        reloader.tick(std::time::Instant::now());
+                    }
                 }
                 let mut result = Ok(());
                 for t in threads {

@@ -8,6 +8,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod tls;
+
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
@@ -49,6 +51,7 @@ impl ServerProcess {
             .expect("server printed its address");
         let addr = first
             .strip_prefix("listening on http://")
+            .or_else(|| first.strip_prefix("listening on https://"))
             .unwrap_or_else(|| panic!("unexpected first line: {first}"))
             .parse()
             .expect("address");
@@ -320,14 +323,27 @@ impl RawResponse {
     }
 }
 
-/// A TCP client that writes raw bytes and parses responses.
-pub struct RawClient {
-    /// The socket.
-    pub stream: TcpStream,
+/// A byte stream a [`RawClient`] talks through: TCP, or TLS over TCP.
+pub trait ClientStream: Read + Write {
+    /// The TCP socket underneath.
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl ClientStream for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+/// A client that writes raw bytes and parses responses, over TCP or TLS
+/// ([`tls::TlsStream`]).
+pub struct RawClient<S: ClientStream = TcpStream> {
+    /// The stream.
+    pub stream: S,
     buf: Vec<u8>,
 }
 
-impl RawClient {
+impl RawClient<TcpStream> {
     /// Connects, with a 10 s read timeout so a stuck server fails the test.
     pub fn connect(addr: SocketAddr) -> RawClient {
         let stream = TcpStream::connect(addr).expect("connect");
@@ -339,7 +355,14 @@ impl RawClient {
 
     /// Wraps an already connected socket.
     pub fn from_stream(stream: TcpStream) -> RawClient {
-        stream.set_nodelay(true).unwrap();
+        RawClient::over(stream)
+    }
+}
+
+impl<S: ClientStream> RawClient<S> {
+    /// Wraps a connected stream.
+    pub fn over(stream: S) -> RawClient<S> {
+        stream.tcp().set_nodelay(true).unwrap();
         RawClient {
             stream,
             buf: Vec::new(),
@@ -478,6 +501,7 @@ impl RawClient {
         let mut chunk = [0u8; 4096];
         while let Some(left) = until.checked_duration_since(Instant::now()) {
             self.stream
+                .tcp()
                 .set_read_timeout(Some(left.max(Duration::from_millis(1))))
                 .unwrap();
             match self.stream.read(&mut chunk) {

@@ -20,6 +20,7 @@
 //! - `POST /stream-refuse` → 401 without reading the (streamed) body
 //! - `POST /stream-limited` → a streamed body limited to 1 KiB (413 beyond)
 //! - `GET /whoami` → authority, version, upgrade, local and peer address
+//! - `GET /tls` → what the TLS handshake settled (`tls=none` in cleartext)
 //! - `GET /upgrade` with `Upgrade: echo` → 101, then a line-echo protocol:
 //!   every line `L` comes back as `echo: L`; the line `bye` ends it
 //!
@@ -35,7 +36,7 @@ use bytes::Bytes;
 use clap::Parser;
 use osprey::{
     Body, BodyMode, Config, FileBody, Handler, Method, Model, Plan, Reply, Request, Response,
-    Server, Status, Upgraded,
+    Server, Status, TlsConfig, Upgraded,
 };
 use sha2::{Digest, Sha256};
 
@@ -69,6 +70,17 @@ struct Args {
     /// Lower the open-file limit after binding (to provoke EMFILE).
     #[arg(long)]
     fd_limit: Option<u64>,
+    /// Serve TLS with this certificate chain (PEM; repeatable, paired with
+    /// `--tls-key` in order).
+    #[arg(long)]
+    tls_cert: Vec<std::path::PathBuf>,
+    #[arg(long)]
+    tls_key: Vec<std::path::PathBuf>,
+    /// Require client certificates signed by this CA.
+    #[arg(long)]
+    tls_client_ca: Option<std::path::PathBuf>,
+    #[arg(long)]
+    tls_handshake_ms: Option<u64>,
 }
 
 /// The byte at offset `i` of every generated body.
@@ -207,6 +219,20 @@ impl TestHandler {
                 req.peer_addr().map_or("-".into(), |a| a.to_string()),
             ))
             .into(),
+            "/tls" => Response::text(match req.connection().and_then(|c| c.tls.as_deref()) {
+                None => "tls=none\n".to_owned(),
+                Some(t) => format!(
+                    "sni={}\nalpn={}\nversion={}\nsuite={}\nclient_certs={}\n",
+                    t.server_name.as_deref().unwrap_or("-"),
+                    t.alpn
+                        .as_deref()
+                        .map_or("-".into(), |a| String::from_utf8_lossy(a).into_owned()),
+                    t.version.as_deref().unwrap_or("-"),
+                    t.cipher_suite.as_deref().unwrap_or("-"),
+                    t.client_certificates.len(),
+                ),
+            })
+            .into(),
             _ => return None,
         })
     }
@@ -324,6 +350,22 @@ fn main() {
     if let Some(v) = args.high_water {
         config.output_high_water = v;
     }
+    if let Some(v) = args.tls_handshake_ms {
+        config.tls_handshake_timeout = ms(v);
+    }
+    let tls = (!args.tls_cert.is_empty()).then(|| {
+        let mut tls = TlsConfig::builder();
+        for (cert, key) in args.tls_cert.iter().zip(&args.tls_key) {
+            tls = tls.cert_files(cert, key);
+        }
+        if let Some(ca) = &args.tls_client_ca {
+            tls = tls.client_ca_file(ca);
+        }
+        tls.build().unwrap_or_else(|e| {
+            eprintln!("osprey-test-server: {e}");
+            std::process::exit(2);
+        })
+    });
     let path = std::env::temp_dir().join(format!("osprey-test-file-{}", std::process::id()));
     std::fs::write(&path, pattern_bytes(0, FILE_SIZE)).expect("write test file");
     let file = std::fs::File::open(&path).expect("open test file");
@@ -337,7 +379,10 @@ fn main() {
         .config(config)
         .handler(handler);
     for addr in args.listen {
-        builder = builder.listen(addr);
+        builder = match &tls {
+            Some(tls) => builder.listen_tls(addr, tls.clone()),
+            None => builder.listen(addr),
+        };
     }
     if let Some(n) = args.workers {
         builder = builder.workers(n);
@@ -354,7 +399,8 @@ fn main() {
     }
     let mut out = std::io::stdout().lock();
     for addr in server.local_addrs() {
-        let _ = writeln!(out, "listening on http://{addr}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let _ = writeln!(out, "listening on {scheme}://{addr}");
     }
     let _ = out.flush();
     drop(out);

@@ -4,21 +4,28 @@
 //! The driver never writes a response to a socket itself: it hands the output
 //! queue to the connection's [`Transport`], which moves bytes through an
 //! [`Io`] (the socket from `osprey-rt`, or an in-memory pipe in tests). Plain TCP passes bytes
-//! through untouched; TLS (next) will hold ciphertext on both sides of rustls's
-//! sans-IO API. Whether file segments leave through `sendfile` is a property
+//! through untouched; TLS holds ciphertext on both sides of rustls's sans-IO
+//! API. Whether file segments leave through `sendfile` is a property
 //! of the transport: one that cannot (TLS, or a test pipe) reads them in
 //! bounded chunks ([`FILE_CHUNK`]) with `pread`, under the same backpressure
 //! as any other output, because a chunk is read only when the socket has taken
 //! the previous one.
 //!
 //! Plugging in a transport: implement [`Transport`] and add a variant to
-//! [`AnyTransport`]; the driver and the machines do not change.
+//! [`AnyTransport`]; the driver and the machines do not change. [`tls::Tls`]
+//! is the second one.
+
+pub(crate) mod tls;
 
 use std::fs::File;
 use std::io::{self, IoSlice};
 use std::sync::Arc;
 
 use osprey_h1::{OutQueue, Pending};
+use osprey_web::TlsInfo;
+
+use crate::config::Config;
+use crate::tls::TlsConfig;
 pub(crate) use osprey_rt::io::Io;
 
 /// iovecs per write: enough for 16 pipelined responses with separate bodies.
@@ -45,6 +52,25 @@ pub(crate) enum Flushed {
 
 /// What a connection's byte pipe does.
 pub(crate) trait Transport {
+    /// Moves the transport's own opening exchange (a TLS handshake) as far
+    /// as it goes without waiting: `Ok(true)` once it is complete (at once
+    /// for plain TCP). No machine runs before. An `InvalidData` error means
+    /// the peer was told why (an alert): linger, then close.
+    fn handshake(&mut self, _io: &mut dyn Io) -> io::Result<bool> {
+        Ok(true)
+    }
+
+    /// Whether the opening exchange is still under way (it has its own
+    /// deadline).
+    fn is_handshaking(&self) -> bool {
+        false
+    }
+
+    /// What the TLS handshake settled, once complete; `None` for cleartext.
+    fn tls_info(&self) -> Option<TlsInfo> {
+        None
+    }
+
     /// Reads received bytes, decrypted if the transport encrypts, into `buf`.
     /// `Ok(0)` means the peer ended its side; `WouldBlock` that nothing (or no
     /// plaintext yet) is there.
@@ -59,6 +85,10 @@ pub(crate) trait Transport {
     fn has_pending_output(&self) -> bool {
         false
     }
+
+    /// Says goodbye in the transport's own terms before the socket closes
+    /// (TLS: close_notify), best effort: the connection is ending anyway.
+    fn goodbye(&mut self, _io: &mut dyn Io) {}
 
     /// Ends our output cleanly (TLS: close_notify first), then the socket's
     /// sending side.
@@ -173,18 +203,21 @@ fn write_bytes<const N: usize>(io: &mut dyn Io, out: &Out, no_sendfile: bool) ->
     io.write_vectored(&slices[..n], more)
 }
 
-fn file_too_short() -> io::Error {
+pub(crate) fn file_too_short() -> io::Error {
     io::Error::new(
         io::ErrorKind::UnexpectedEof,
         "file shorter than the response announced",
     )
 }
 
-/// Every transport a connection can have (TLS joins here).
+/// Every transport a connection can have.
 #[derive(Debug)]
 pub(crate) enum AnyTransport {
     /// Plain TCP.
     Plain(Plain),
+    /// TLS over TCP (boxed: rustls's state is large, and most connections
+    /// of a cleartext listener should not pay for it).
+    Tls(Box<tls::Tls>),
 }
 
 impl Default for AnyTransport {
@@ -193,30 +226,63 @@ impl Default for AnyTransport {
     }
 }
 
+impl AnyTransport {
+    /// The transport of a connection accepted on a listener with this TLS
+    /// configuration (or none): TLS uses the certificates current now.
+    pub fn for_listener(tls: Option<&TlsConfig>, config: &Config) -> io::Result<AnyTransport> {
+        Ok(match tls {
+            None => AnyTransport::default(),
+            Some(tls) => {
+                AnyTransport::Tls(Box::new(tls::Tls::new(tls.current(), config.tls_buffer)?))
+            }
+        })
+    }
+}
+
+macro_rules! each {
+    ($self:ident, $t:ident => $e:expr) => {
+        match $self {
+            AnyTransport::Plain($t) => $e,
+            AnyTransport::Tls($t) => $e,
+        }
+    };
+}
+
 impl Transport for AnyTransport {
     #[inline]
+    fn handshake(&mut self, io: &mut dyn Io) -> io::Result<bool> {
+        each!(self, t => t.handshake(io))
+    }
+
+    #[inline]
+    fn is_handshaking(&self) -> bool {
+        each!(self, t => t.is_handshaking())
+    }
+
+    fn tls_info(&self) -> Option<TlsInfo> {
+        each!(self, t => t.tls_info())
+    }
+
+    #[inline]
     fn read(&mut self, io: &mut dyn Io, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            AnyTransport::Plain(t) => t.read(io, buf),
-        }
+        each!(self, t => t.read(io, buf))
     }
 
     #[inline]
     fn write(&mut self, io: &mut dyn Io, out: &mut Out) -> io::Result<(Flushed, u64)> {
-        match self {
-            AnyTransport::Plain(t) => t.write(io, out),
-        }
+        each!(self, t => t.write(io, out))
     }
 
+    #[inline]
     fn has_pending_output(&self) -> bool {
-        match self {
-            AnyTransport::Plain(t) => t.has_pending_output(),
-        }
+        each!(self, t => t.has_pending_output())
+    }
+
+    fn goodbye(&mut self, io: &mut dyn Io) {
+        each!(self, t => t.goodbye(io))
     }
 
     fn close_write(&mut self, io: &mut dyn Io) -> io::Result<()> {
-        match self {
-            AnyTransport::Plain(t) => t.close_write(io),
-        }
+        each!(self, t => t.close_write(io))
     }
 }

@@ -1,0 +1,83 @@
+//! Reloading certificates without a restart: on SIGHUP, and when a
+//! certificate or key file changes on disk.
+//!
+//! The server's control thread (the accept loop of a blocking model, or the
+//! thread that waits for the event loops) calls [`Reloader::tick`] often; at
+//! most every [`RELOAD_CHECK`] it looks at the files' metadata (a `stat` per
+//! file: nothing is read unless something changed), and at once when SIGHUP
+//! arrived. No thread of its own: the `fork` model's parent must stay
+//! single-threaded. A reload that fails is reported with one line and the
+//! configuration in use is kept; the same broken files are not reported
+//! again until they change.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{TlsConfig, TlsError};
+
+/// How often certificate files are checked for changes.
+pub const RELOAD_CHECK: Duration = Duration::from_secs(1);
+
+/// Watches the TLS configurations of a server's listeners.
+pub(crate) struct Reloader {
+    /// Each configuration once, however many listeners share it.
+    configs: Vec<TlsConfig>,
+    sighup: Option<Arc<AtomicBool>>,
+    next_check: Instant,
+}
+
+impl Reloader {
+    /// `None` when no listener speaks TLS. `sighup` is raised by the signal,
+    /// when the server installed signal handlers.
+    pub fn new(configs: &[&TlsConfig], sighup: Option<Arc<AtomicBool>>) -> Option<Reloader> {
+        let mut unique: Vec<TlsConfig> = Vec::new();
+        for &c in configs {
+            if !unique.iter().any(|u| u.same(c)) {
+                unique.push(c.clone());
+            }
+        }
+        (!unique.is_empty()).then(|| Reloader {
+            configs: unique,
+            sighup,
+            next_check: Instant::now() + RELOAD_CHECK,
+        })
+    }
+
+    /// Reloads what SIGHUP asked for or what changed on disk.
+    pub fn tick(&mut self, now: Instant) {
+        let forced = self
+            .sighup
+            .as_ref()
+            .is_some_and(|f| f.swap(false, Ordering::SeqCst));
+        if !forced && now < self.next_check {
+            return;
+        }
+        self.next_check = now + RELOAD_CHECK;
+        for config in &self.configs {
+            let outcome = if forced {
+                Some(config.reload())
+            } else {
+                config.reload_if_changed()
+            };
+            report(config, outcome);
+        }
+    }
+}
+
+fn report(config: &TlsConfig, outcome: Option<Result<(), TlsError>>) {
+    match outcome {
+        None => {}
+        Some(Ok(())) => {
+            let files: Vec<String> = config
+                .files()
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            eprintln!("osprey: tls: reloaded {}", files.join(", "));
+        }
+        Some(Err(e)) => {
+            eprintln!("osprey: tls: reload refused, the certificates in use are kept: {e}")
+        }
+    }
+}
