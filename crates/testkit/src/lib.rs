@@ -30,14 +30,40 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `program` with `args` and waits for its `listening on` line.
     pub fn start(program: &str, args: &[&str]) -> ServerProcess {
+        ServerProcess::start_with(program, args, false)
+    }
+
+    /// Like [`ServerProcess::start`], and the lines the server writes to
+    /// stderr (its log) are read too, by [`ServerProcess::wait_for_line`].
+    pub fn start_logged(program: &str, args: &[&str]) -> ServerProcess {
+        ServerProcess::start_with(program, args, true)
+    }
+
+    fn start_with(program: &str, args: &[&str], stderr: bool) -> ServerProcess {
         let mut child = Command::new(program)
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(if stderr {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            })
             .spawn()
             .unwrap_or_else(|e| panic!("start {program}: {e}"));
         let stdout: ChildStdout = child.stdout.take().expect("piped stdout");
         let (tx, lines) = mpsc::channel();
+        if let Some(err) = child.stderr.take() {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(err).lines() {
+                    let Ok(line) = line else { return };
+                    eprintln!("{line}");
+                    if tx.send(line).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { return };

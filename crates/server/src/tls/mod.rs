@@ -170,6 +170,7 @@ impl TlsBuilder {
             ticketer,
             sessions,
         };
+        parts.warm_tickets();
         let stamps = stamps(&self);
         let config = parts.make(&self)?;
         Ok(TlsConfig {
@@ -251,6 +252,12 @@ impl TlsConfig {
         changed.then(|| self.reload())
     }
 
+    /// Keeps the session-ticket keys ready for the `fork` model's children
+    /// (called by the reloader).
+    pub(crate) fn warm_tickets(&self) {
+        self.shared.parts.warm_tickets();
+    }
+
     /// The files this configuration reads (for messages).
     pub fn files(&self) -> Vec<PathBuf> {
         files(&self.shared.source).map(Path::to_path_buf).collect()
@@ -271,7 +278,24 @@ struct Parts {
     sessions: Arc<dyn StoresServerSessions + Send + Sync>,
 }
 
+/// Plaintext size of the ticket made to warm the ticket keys (see
+/// [`Parts::warm_tickets`]): larger than any session rustls puts in a
+/// ticket, client certificate chains included.
+const TICKET_WARMUP: usize = 16 * 1024;
+
 impl Parts {
+    /// rustls's ticket keys accept only tickets no longer than the longest
+    /// they have made, and rotate (every 6 hours) when next used. In the
+    /// `fork` model every connection is served by a new child, whose copy of
+    /// the keys has made nothing: every ticket would be refused, and after a
+    /// rotation each child would make keys of its own. So the parent makes a
+    /// large ticket when the configuration is built and at every reload
+    /// check: the keys children inherit accept tickets of any size rustls
+    /// makes, and rotate in the parent, where every later child sees it.
+    fn warm_tickets(&self) {
+        let _ = self.ticketer.encrypt(&[0; TICKET_WARMUP]);
+    }
+
     /// Reads every file and makes a rustls configuration.
     fn make(&self, source: &TlsBuilder) -> Result<Arc<ServerConfig>, TlsError> {
         let mut by_name = names::ByName::default();

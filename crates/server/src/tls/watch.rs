@@ -8,7 +8,8 @@
 //! arrived. No thread of its own: the `fork` model's parent must stay
 //! single-threaded. A reload that fails is reported with one line and the
 //! configuration in use is kept; the same broken files are not reported
-//! again until they change.
+//! again until they change. It also keeps the session-ticket keys warm
+//! (`TlsConfig::warm_tickets`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -55,6 +56,7 @@ impl Reloader {
         }
         self.next_check = now + RELOAD_CHECK;
         for config in &self.configs {
+            config.warm_tickets();
             let outcome = if forced {
                 Some(config.reload())
             } else {
