@@ -195,9 +195,9 @@ fn connection_ends(model: &str) {
     c.send(&[b'x'; 500]);
     c.stream.flush().unwrap();
     c.stream.sock.shutdown(std::net::Shutdown::Write).unwrap();
-    match c.read_response() {
-        Ok(r) => assert_ne!(r.status, 200, "a truncated body was hashed"),
-        Err(_) => {} // closed without an answer
+    // Closed without an answer, or an error status: never the hash.
+    if let Ok(r) = c.read_response() {
+        assert_ne!(r.status, 200, "a truncated body was hashed");
     }
 }
 
