@@ -1,6 +1,6 @@
 //! Osprey's built-in middleware, each in its own module: [`access_log`],
 //! [`compress`], [`auth`], [`cors`], [`request_id`], [`security_headers`],
-//! [`rate_limit`] and [`timeout`]. They are plain [`Middleware`] from
+//! [`rate_limit`], [`timeout`] and [`https_redirect`]. They are plain [`Middleware`] from
 //! `osprey-web`, and the `osprey` facade re-exports this crate as
 //! `osprey::middleware`.
 //!
@@ -11,12 +11,13 @@
 
 // Module order, lowest first: each module uses only osprey-web and the modules
 // listed before it: compress, rate_limit, request_id, security_headers,
-// timeout, cors -> auth (cors, to let preflights through) -> access_log (auth,
+// timeout, https_redirect, cors -> auth (cors, to let preflights through) -> access_log (auth,
 // for the user name).
 pub mod access_log;
 pub mod auth;
 pub mod compress;
 pub mod cors;
+pub mod https_redirect;
 pub mod rate_limit;
 pub mod request_id;
 pub mod security_headers;

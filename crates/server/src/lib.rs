@@ -178,11 +178,9 @@ impl ServerBuilder {
     }
 
     /// Binds every listener. Errors here (address in use, permission) are the
-    /// ones a command line reports before serving.
+    /// ones a command line reports before serving. The handler may be given
+    /// here or after binding ([`Server::handler`]); `run` needs one.
     pub fn bind(self) -> std::io::Result<Server> {
-        let handler = self.handler.ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "no handler set")
-        })?;
         let addrs = if self.addrs.is_empty() {
             vec![(SocketAddr::from(([127, 0, 0, 1], 8080)), None)]
         } else {
@@ -224,7 +222,8 @@ impl ServerBuilder {
             per_loop,
             local_addrs,
             model: self.model,
-            service: Arc::new(Service::new(handler, self.config)),
+            handler: self.handler,
+            config: self.config,
             shutdown: self.shutdown,
             on_thread_start: self.on_thread_start,
         })
@@ -236,7 +235,8 @@ pub struct Server {
     per_loop: Vec<Vec<Listener>>,
     local_addrs: Vec<SocketAddr>,
     model: Model,
-    service: Arc<Service>,
+    handler: Option<Arc<dyn Handler>>,
+    config: Config,
     shutdown: Option<Shutdown>,
     on_thread_start: Option<Arc<dyn Fn() + Send + Sync>>,
 }
@@ -265,6 +265,14 @@ impl Server {
         self.model
     }
 
+    /// Sets (or replaces) the handler after binding: for a handler that
+    /// needs to know the addresses bound, such as a redirect to the port a
+    /// listener got.
+    pub fn handler(mut self, handler: impl Handler) -> Self {
+        self.handler = Some(Arc::new(handler));
+        self
+    }
+
     /// Serves until shutdown is requested (SIGTERM/SIGINT unless a
     /// [`Shutdown`] was given), then finishes in-flight requests within
     /// `Config::shutdown_grace` and returns.
@@ -283,7 +291,10 @@ impl Server {
             .filter_map(|l| l.tls.as_ref())
             .collect();
         let reloader = tls::Reloader::new(&tls, sighup);
-        let service = self.service;
+        let handler = self.handler.ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "no handler set")
+        })?;
+        let service = Arc::new(Service::new(handler, self.config));
         if let Some(bytes) = service.config.malloc_trim_threshold {
             // Before any connection thread starts (docs/security.md).
             osprey_rt::mem::set_trim_threshold(bytes);

@@ -1,6 +1,7 @@
 //! Command-line parsing (clap) and the two commands.
 
 mod serve;
+mod tls;
 mod units;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -23,7 +24,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve a folder over HTTP (GET and HEAD, ranges, validators,
+    /// Serve a folder over HTTP or HTTPS (GET and HEAD, ranges, validators,
     /// precompressed files, optional listing, compression, CORS and auth).
     Serve(Box<ServeArgs>),
     /// Read a password from stdin and print a hash for `serve --auth USER:HASH`
@@ -101,6 +102,11 @@ pub struct ServeArgs {
     /// How long shutdown waits for requests in flight, e.g. 30s.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub shutdown_grace: Option<std::time::Duration>,
+    /// Time for a client to complete the TLS handshake, e.g. 10s.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub tls_handshake_timeout: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub tls: tls::TlsArgs,
 }
 
 /// `--log-format` values.
