@@ -2,7 +2,9 @@
 //! port, loaded by headless Chromium, which runs the page's script (a fetch of
 //! JSON) and reports the rendered DOM; the test checks the title, that the
 //! image loaded and that the list was filled from the JSON, and saves a
-//! screenshot to `target/screenshots/demo-site.png`.
+//! screenshot to `target/screenshots/demo-site.png`. The same page is then
+//! loaded over HTTPS from `osprey serve --tls-self-signed` (certificate
+//! errors ignored: the certificate is made for the test).
 //!
 //! Chromium comes from Debian's `chromium` package (`.ci/run` installs it).
 //! Without it this test fails — a test whose tool is missing must not pass —
@@ -59,30 +61,23 @@ fn run_chromium(browser: &str, profile: &Path, extra: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[test]
-fn demo_site_renders_in_chromium() {
-    let Some(browser) = chromium() else {
-        if std::env::var_os("OSPREY_SKIP_BROWSER").is_some_and(|v| v == "1") {
+/// Chromium, or `None` when the test may be skipped (see the file's doc).
+fn browser_or_skip() -> Option<&'static str> {
+    match chromium() {
+        Some(b) => Some(b),
+        None if std::env::var_os("OSPREY_SKIP_BROWSER").is_some_and(|v| v == "1") => {
             eprintln!("SKIPPED (OSPREY_SKIP_BROWSER=1): no Chromium");
-            return;
+            None
         }
-        panic!("no Chromium: apt-get install chromium, or set OSPREY_SKIP_BROWSER=1 to skip");
-    };
-    let www = repo_root().join("examples/www");
-    let server = ServerProcess::start(
-        OSPREY,
-        &[
-            "serve",
-            www.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--quiet",
-        ],
-    );
-    let profile = tempfile::tempdir().unwrap();
-    let url = server.url("/");
+        None => {
+            panic!("no Chromium: apt-get install chromium, or set OSPREY_SKIP_BROWSER=1 to skip")
+        }
+    }
+}
 
-    let dom = run_chromium(browser, profile.path(), &["--dump-dom", &url]);
+/// Loads the demo site at `url` and checks what the page rendered.
+fn check_demo_page(browser: &str, profile: &Path, url: &str, extra: &[&str]) {
+    let dom = run_chromium(browser, profile, &[extra, &["--dump-dom", url]].concat());
     assert!(
         dom.contains("<title>Osprey demo site</title>"),
         "title missing:\n{dom}"
@@ -99,6 +94,30 @@ fn demo_site_renders_in_chromium() {
     for bird in ["Osprey", "Pandion haliaetus", "Red kite", "Milvus milvus"] {
         assert!(dom.contains(bird), "{bird} missing from the list:\n{dom}");
     }
+}
+
+fn serve_demo(extra: &[&str]) -> ServerProcess {
+    let www = repo_root().join("examples/www");
+    let mut args = vec![
+        "serve",
+        www.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    ServerProcess::start(OSPREY, &args)
+}
+
+#[test]
+fn demo_site_renders_in_chromium() {
+    let Some(browser) = browser_or_skip() else {
+        return;
+    };
+    let server = serve_demo(&[]);
+    let profile = tempfile::tempdir().unwrap();
+    let url = server.url("/");
+    check_demo_page(browser, profile.path(), &url, &[]);
 
     let shots = repo_root().join("target/screenshots");
     std::fs::create_dir_all(&shots).unwrap();
@@ -118,5 +137,26 @@ fn demo_site_renders_in_chromium() {
         png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000,
         "{} bytes",
         png.len()
+    );
+}
+
+#[test]
+fn demo_site_renders_over_https_in_chromium() {
+    let Some(browser) = browser_or_skip() else {
+        return;
+    };
+    let state = tempfile::tempdir().unwrap();
+    let server = serve_demo(&[
+        "--tls-self-signed",
+        "--tls-state-dir",
+        state.path().to_str().unwrap(),
+    ]);
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!("https://localhost:{}/", server.addr.port());
+    check_demo_page(
+        browser,
+        profile.path(),
+        &url,
+        &["--ignore-certificate-errors"],
     );
 }

@@ -231,3 +231,36 @@ fn middleware_example_logs_authenticates_compresses_and_answers_preflights() {
         lines[7]
     );
 }
+
+/// Every example can serve HTTPS (`--tls-cert`/`--tls-key`), which is how
+/// `bench/tls.sh` runs `hello` over TLS.
+#[test]
+fn hello_example_serves_https() {
+    let ca = osprey_testkit::tls::TestCa::new("Examples CA");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = ca.issue(&["localhost"]).write(dir.path(), "hello");
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let server = ServerProcess::start(
+        &example("hello"),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--cacert", ca_file.to_str().unwrap()])
+        .arg(format!("https://localhost:{}/", server.addr.port()))
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Hello, World!");
+}

@@ -110,7 +110,10 @@ fn self_signed_certificate_is_made_once_and_reused() {
     let r = curl(&["--cacert", ca, "-I", &https(&server, "/digits.txt")]);
     assert_eq!((r.status, r.header("content-length")), (200, Some("16")));
     // (curl -I writes the head where the body would go.)
-    assert!(!r.text().contains("0123"), "a HEAD response carried the body");
+    assert!(
+        !r.text().contains("0123"),
+        "a HEAD response carried the body"
+    );
     let r = curl(&["--cacert", ca, "-r", "4-7", &https(&server, "/digits.txt")]);
     assert_eq!((r.status, r.text().as_str()), (206, "4567"));
     assert_eq!(r.header("content-range"), Some("bytes 4-7/16"));

@@ -1,12 +1,14 @@
 //! The command line every example shares: `--listen ADDR` (repeatable),
-//! `--model`, `--workers`; binds, prints `listening on http://ADDR` for each
-//! address once the listeners accept, and serves until SIGTERM or SIGINT.
+//! `--model`, `--workers`, and `--tls-cert FILE --tls-key FILE` to serve
+//! HTTPS instead; binds, prints `listening on http://ADDR` (or `https://`)
+//! for each address once the listeners accept, and serves until SIGTERM or
+//! SIGINT.
 //! An example with options of its own flattens [`Args`] into its own parser.
 
 use std::net::SocketAddr;
 
 use clap::Parser;
-use osprey::{Config, Handler, Model, Server};
+use osprey::{Config, Handler, Model, Server, TlsConfig};
 
 /// The shared options.
 #[derive(Parser)]
@@ -20,6 +22,12 @@ pub struct Args {
     /// Event loops for the reactor model (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
+    /// Serve HTTPS with this certificate chain (PEM), with --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 /// Parses the command line and serves `app` until shutdown; exits 2 when the
@@ -38,8 +46,21 @@ impl Args {
             .model(self.model)
             .config(config)
             .handler(app);
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => match TlsConfig::from_files(cert, key) {
+                Ok(tls) => Some(tls),
+                Err(e) => {
+                    eprintln!("{name}: {e}");
+                    std::process::exit(2);
+                }
+            },
+            _ => None,
+        };
         for addr in self.listen {
-            builder = builder.listen(addr);
+            builder = match &tls {
+                Some(tls) => builder.listen_tls(addr, tls.clone()),
+                None => builder.listen(addr),
+            };
         }
         if let Some(n) = self.workers {
             builder = builder.workers(n);
@@ -51,8 +72,9 @@ impl Args {
                 std::process::exit(2);
             }
         };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         for addr in server.local_addrs() {
-            println!("listening on http://{addr}");
+            println!("listening on {scheme}://{addr}");
         }
         if let Err(e) = server.run() {
             eprintln!("{name}: {e}");
