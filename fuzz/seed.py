@@ -17,6 +17,7 @@ Standard library only.
 import hashlib
 import pathlib
 import re
+import ssl
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -92,11 +93,37 @@ BUILTIN_CHUNKED = [
 ]
 
 
+def client_hellos():
+    """Real ClientHellos (TLS 1.2-1.3, and 1.2 only) from Python's ssl, for
+    the tls_connection target: the fuzzer then starts inside a handshake."""
+    hellos = []
+    for maximum in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.maximum_version = maximum
+        ctx.set_alpn_protocols(["http/1.1"])
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        conn = ctx.wrap_bio(incoming, outgoing, server_hostname="fuzz.test")
+        try:
+            conn.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        hellos.append(outgoing.read())
+    return hellos
+
+
 def main():
     corpus = pathlib.Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else CORPUS
     requests = sorted((FIXTURES / "requests").glob("*.http"))
     responses = sorted((FIXTURES / "responses").glob("*.http"))
-    seeds = {"request_head": [], "response_head": [], "chunked": [], "server_conn": []}
+    seeds = {
+        "request_head": [],
+        "response_head": [],
+        "chunked": [],
+        "server_conn": [],
+        "tls_connection": [],
+    }
 
     def add(target, name, data):
         seeds[target].append((name, data))
@@ -134,6 +161,11 @@ def main():
     for i, body in enumerate(BUILTIN_CHUNKED):
         add("chunked", "builtin-%d" % i, b"\x02\x00\x04\x10" + body)
         add("chunked", "builtin-%d-bytewise" % i, b"\x00\x00" + body)
+
+    for i, hello in enumerate(client_hellos()):
+        for step in (0, 6, 0xFF):
+            add("tls_connection", "client-hello-%d-step%d" % (i, step + 1), bytes([step]) + hello)
+    add("tls_connection", "plain-http", b"\x00GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 
     for target, items in seeds.items():
         d = corpus / target

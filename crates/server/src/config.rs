@@ -20,6 +20,11 @@ pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// `transport::tls`): four full records.
 pub const TLS_BUFFER: usize = 64 * 1024;
 
+/// How often the certificate files of TLS listeners are checked for changes
+/// (a `stat` each; changed files are reloaded for new handshakes). SIGHUP
+/// reloads at once.
+pub const TLS_RELOAD_CHECK: Duration = Duration::from_secs(1);
+
 /// Time allowed before a request body must be flowing: a body must arrive at
 /// `MIN_BODY_RATE` on average after this grace period, or the connection closes.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -139,6 +144,8 @@ pub struct Config {
     pub tls_handshake_timeout: Duration,
     /// See [`TLS_BUFFER`].
     pub tls_buffer: usize,
+    /// See [`TLS_RELOAD_CHECK`].
+    pub tls_reload_check: Duration,
     /// See [`BODY_TIMEOUT`].
     pub body_timeout: Duration,
     /// See [`MIN_BODY_RATE`].
@@ -196,6 +203,7 @@ impl Default for Config {
             header_timeout: HEADER_TIMEOUT,
             tls_handshake_timeout: TLS_HANDSHAKE_TIMEOUT,
             tls_buffer: TLS_BUFFER,
+            tls_reload_check: TLS_RELOAD_CHECK,
             body_timeout: BODY_TIMEOUT,
             min_body_rate: MIN_BODY_RATE,
             keep_alive_timeout: KEEP_ALIVE_TIMEOUT,

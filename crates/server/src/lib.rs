@@ -31,6 +31,9 @@ mod buffers;
 pub mod config;
 mod conn;
 mod event_loop;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod machine;
 mod reclaim;
 mod service;
@@ -290,7 +293,7 @@ impl Server {
             .iter()
             .filter_map(|l| l.tls.as_ref())
             .collect();
-        let reloader = tls::Reloader::new(&tls, sighup);
+        let reloader = tls::Reloader::new(&tls, sighup, self.config.tls_reload_check);
         let handler = self.handler.ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "no handler set")
         })?;
@@ -335,7 +338,7 @@ impl Server {
                 drop(running);
                 if let Some(mut reloader) = reloader {
                     while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                        finished.recv_timeout(tls::RELOAD_CHECK)
+                        finished.recv_timeout(reloader.interval())
                     {
                         reloader.tick(std::time::Instant::now());
                     }

@@ -34,7 +34,7 @@ use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-pub(crate) use watch::{Reloader, RELOAD_CHECK};
+pub(crate) use watch::Reloader;
 
 /// Sessions a TLS listener remembers for TLS 1.2 resumption by session id
 /// (tickets, used by TLS 1.3 and most 1.2 clients, cost the server no

@@ -3,7 +3,7 @@
 //!
 //! The server's control thread (the accept loop of a blocking model, or the
 //! thread that waits for the event loops) calls [`Reloader::tick`] often; at
-//! most every [`RELOAD_CHECK`] it looks at the files' metadata (a `stat` per
+//! most every `Config::tls_reload_check` it looks at the files' metadata (a `stat` per
 //! file: nothing is read unless something changed), and at once when SIGHUP
 //! arrived. No thread of its own: the `fork` model's parent must stay
 //! single-threaded. A reload that fails is reported with one line and the
@@ -17,21 +17,23 @@ use std::time::{Duration, Instant};
 
 use super::{TlsConfig, TlsError};
 
-/// How often certificate files are checked for changes.
-pub const RELOAD_CHECK: Duration = Duration::from_secs(1);
-
 /// Watches the TLS configurations of a server's listeners.
 pub(crate) struct Reloader {
     /// Each configuration once, however many listeners share it.
     configs: Vec<TlsConfig>,
     sighup: Option<Arc<AtomicBool>>,
+    interval: Duration,
     next_check: Instant,
 }
 
 impl Reloader {
     /// `None` when no listener speaks TLS. `sighup` is raised by the signal,
     /// when the server installed signal handlers.
-    pub fn new(configs: &[&TlsConfig], sighup: Option<Arc<AtomicBool>>) -> Option<Reloader> {
+    pub fn new(
+        configs: &[&TlsConfig],
+        sighup: Option<Arc<AtomicBool>>,
+        interval: Duration,
+    ) -> Option<Reloader> {
         let mut unique: Vec<TlsConfig> = Vec::new();
         for &c in configs {
             if !unique.iter().any(|u| u.same(c)) {
@@ -41,8 +43,14 @@ impl Reloader {
         (!unique.is_empty()).then(|| Reloader {
             configs: unique,
             sighup,
-            next_check: Instant::now() + RELOAD_CHECK,
+            interval,
+            next_check: Instant::now() + interval,
         })
+    }
+
+    /// How often [`Reloader::tick`] wants to be called.
+    pub fn interval(&self) -> Duration {
+        self.interval
     }
 
     /// Reloads what SIGHUP asked for or what changed on disk.
@@ -54,7 +62,7 @@ impl Reloader {
         if !forced && now < self.next_check {
             return;
         }
-        self.next_check = now + RELOAD_CHECK;
+        self.next_check = now + self.interval;
         for config in &self.configs {
             config.warm_tickets();
             let outcome = if forced {

@@ -35,7 +35,7 @@ use super::{Flushed, Io, Out, Transport};
 const FILE_PIECE: usize = 16 * 1024;
 
 /// What is sent to a client that speaks plain HTTP to the TLS port.
-const PLAIN_HTTP_REFUSAL: &[u8] = b"HTTP/1.1 400 Bad Request\r\n\
+pub(crate) const PLAIN_HTTP_REFUSAL: &[u8] = b"HTTP/1.1 400 Bad Request\r\n\
 Content-Type: text/plain; charset=utf-8\r\n\
 Content-Length: 73\r\n\
 Connection: close\r\n\
