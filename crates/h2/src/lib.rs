@@ -8,5 +8,6 @@
 
 mod error;
 pub mod frame;
+pub mod hpack;
 
 pub use error::{Error, ErrorCode};
