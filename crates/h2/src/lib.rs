@@ -6,8 +6,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod conn;
 mod error;
 pub mod frame;
 pub mod hpack;
+pub mod limits;
+mod preface;
 
+pub use conn::{Connection, Event, SendError, StreamState, CONNECTION_SPECIFIC, DEFAULT_WINDOW};
 pub use error::{Error, ErrorCode};
+pub use limits::Config;
+pub use preface::{detect_preface, PrefaceMatch, PREFACE};
