@@ -8,6 +8,7 @@
 //! it, and from then on the connection only waits to have its output written
 //! and to be closed.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -1165,13 +1166,18 @@ impl Connection {
         status: Option<Status>,
         headers: &HeaderMap,
     ) -> Result<Bytes, SendError> {
-        let mut names: Vec<Vec<u8>> = Vec::with_capacity(headers.len());
+        let mut names: Vec<Cow<'_, [u8]>> = Vec::with_capacity(headers.len());
         for (name, value) in headers {
             if !message::response_field_allowed(name, value) {
                 return Err(SendError::ForbiddenHeader(name.clone()));
             }
-            // §8.2.1: field names are sent in lowercase.
-            names.push(name.as_bytes().to_ascii_lowercase());
+            // §8.2.1: field names are sent in lowercase; most already are.
+            let raw = name.as_bytes();
+            names.push(if raw.iter().any(u8::is_ascii_uppercase) {
+                Cow::Owned(raw.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(raw)
+            });
         }
         let digits = status.map(|s| s.digits());
         let sensitive = &self.config.sensitive_headers;
