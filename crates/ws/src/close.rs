@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::frame::FrameError;
+use crate::error::ProtocolError;
 
 /// A close status code (RFC 6455 §7.4). The constants are the codes this
 /// crate sends or that have a defined meaning; [`CloseCode::is_valid_on_wire`]
@@ -81,8 +81,8 @@ pub struct CloseFrame {
 /// `Ok(None)`), or a 2-byte code in network order and a UTF-8 reason. A
 /// 1-byte payload and a code that may not be sent (§7.4.1, §7.4.2) fail the
 /// connection with 1002, a reason that is not UTF-8 with 1007 (§8.1).
-pub fn parse_close_payload(payload: &[u8]) -> Result<Option<CloseFrame>, FrameError> {
-    let fail = |code, reason| Err(FrameError { code, reason });
+pub fn parse_close_payload(payload: &[u8]) -> Result<Option<CloseFrame>, ProtocolError> {
+    let fail = |code, reason| Err(ProtocolError { code, reason });
     match payload.len() {
         0 => Ok(None),
         1 => fail(CloseCode::PROTOCOL_ERROR, "close payload of one byte"),

@@ -10,7 +10,7 @@
 
 use bytes::BufMut;
 
-use crate::close::CloseCode;
+use crate::error::ProtocolError;
 
 /// Largest payload of a control frame (RFC 6455 §5.5).
 pub const MAX_CONTROL_PAYLOAD: usize = 125;
@@ -117,23 +117,6 @@ impl Mask {
     }
 }
 
-/// A frame the decoder refuses: the close code to fail the connection with
-/// (RFC 6455 §7.1.7) and a short reason.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FrameError {
-    /// 1002 for a protocol violation, 1009 for a frame over the size limit.
-    pub code: CloseCode,
-    /// What was wrong, for the close frame and the log.
-    pub reason: &'static str,
-}
-
-const fn protocol(reason: &'static str) -> FrameError {
-    FrameError {
-        code: CloseCode::PROTOCOL_ERROR,
-        reason,
-    }
-}
-
 /// What the decoder found in the input.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Step<'a> {
@@ -198,7 +181,7 @@ impl FrameDecoder {
 
     /// Decodes from `input`: returns how many bytes were consumed and what
     /// they held. Call again with the rest until [`Step::Need`].
-    pub fn step<'a>(&mut self, input: &'a [u8]) -> Result<(usize, Step<'a>), FrameError> {
+    pub fn step<'a>(&mut self, input: &'a [u8]) -> Result<(usize, Step<'a>), ProtocolError> {
         match self.state {
             State::Header => self.header(input),
             State::Payload { header, done } => {
@@ -226,7 +209,7 @@ impl FrameDecoder {
         matches!(self.state, State::Header) && self.have == 0
     }
 
-    fn header<'a>(&mut self, input: &'a [u8]) -> Result<(usize, Step<'a>), FrameError> {
+    fn header<'a>(&mut self, input: &'a [u8]) -> Result<(usize, Step<'a>), ProtocolError> {
         let mut used = 0;
         // The first two bytes decide everything else, so their rules are
         // checked before the extended length and the mask arrive.
@@ -265,7 +248,7 @@ impl FrameDecoder {
             2 => {
                 let l = u64::from(u16::from_be_bytes([self.head[2], self.head[3]]));
                 if l < 126 {
-                    return Err(protocol("non-minimal 16-bit payload length"));
+                    return Err(ProtocolError::protocol("non-minimal 16-bit payload length"));
                 }
                 l
             }
@@ -274,19 +257,18 @@ impl FrameDecoder {
                 b.copy_from_slice(&self.head[2..10]);
                 let l = u64::from_be_bytes(b);
                 if l >> 63 != 0 {
-                    return Err(protocol("64-bit payload length with the top bit set"));
+                    return Err(ProtocolError::protocol(
+                        "64-bit payload length with the top bit set",
+                    ));
                 }
                 if l <= 0xffff {
-                    return Err(protocol("non-minimal 64-bit payload length"));
+                    return Err(ProtocolError::protocol("non-minimal 64-bit payload length"));
                 }
                 l
             }
         };
         if len > self.max_frame {
-            return Err(FrameError {
-                code: CloseCode::TOO_BIG,
-                reason: "frame too large",
-            });
+            return Err(ProtocolError::too_big("frame too large"));
         }
         if self.have < total {
             return Ok((used, Step::Need));
@@ -315,42 +297,46 @@ impl FrameDecoder {
     }
 
     /// FIN, RSV1-3 and the opcode (§5.2).
-    fn check_first(&self, b: u8) -> Result<(), FrameError> {
+    fn check_first(&self, b: u8) -> Result<(), ProtocolError> {
         let Some(op) = OpCode::from_u8(b & 0x0f) else {
-            return Err(protocol("reserved opcode"));
+            return Err(ProtocolError::protocol("reserved opcode"));
         };
         // §5.2: RSV2 and RSV3 have no meaning without an extension defining
         // them, and we negotiate none that does.
         if b & 0x30 != 0 {
-            return Err(protocol("reserved bits set"));
+            return Err(ProtocolError::protocol("reserved bits set"));
         }
         if b & 0x40 != 0 {
             if !self.rsv1_allowed {
-                return Err(protocol("reserved bits set"));
+                return Err(ProtocolError::protocol("reserved bits set"));
             }
             // RFC 7692 §6.1: only the first frame of a data message may carry
             // the "compressed" bit; control frames are never compressed.
             if op.is_control() || op == OpCode::Continuation {
-                return Err(protocol("RSV1 set on a control or continuation frame"));
+                return Err(ProtocolError::protocol(
+                    "RSV1 set on a control or continuation frame",
+                ));
             }
         }
         // §5.5: control frames are never fragmented.
         if op.is_control() && b & 0x80 == 0 {
-            return Err(protocol("fragmented control frame"));
+            return Err(ProtocolError::protocol("fragmented control frame"));
         }
         Ok(())
     }
 
     /// MASK and the 7-bit length (§5.1, §5.5).
-    fn check_second(&self, b: u8) -> Result<(), FrameError> {
+    fn check_second(&self, b: u8) -> Result<(), ProtocolError> {
         // §5.1: "a server MUST close the connection upon receiving a frame
         // that is not masked" (with 1002, §7.4.1).
         if self.require_mask && b & 0x80 == 0 {
-            return Err(protocol("unmasked client frame"));
+            return Err(ProtocolError::protocol("unmasked client frame"));
         }
         let op = OpCode::from_u8(self.head[0] & 0x0f);
         if op.is_some_and(OpCode::is_control) && (b & 0x7f) as usize > MAX_CONTROL_PAYLOAD {
-            return Err(protocol("control frame payload over 125 bytes"));
+            return Err(ProtocolError::protocol(
+                "control frame payload over 125 bytes",
+            ));
         }
         Ok(())
     }
@@ -416,12 +402,13 @@ pub fn encode_message<B: BufMut>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::close::CloseCode;
 
     /// Decodes every frame of `input` at once: headers with unmasked payloads.
     fn decode_all(
         d: &mut FrameDecoder,
         mut input: &[u8],
-    ) -> Result<Vec<(FrameHeader, Vec<u8>)>, FrameError> {
+    ) -> Result<Vec<(FrameHeader, Vec<u8>)>, ProtocolError> {
         let mut frames = Vec::new();
         let mut cur: Option<(FrameHeader, Vec<u8>)> = None;
         loop {
@@ -541,14 +528,14 @@ mod tests {
         }
     }
 
-    fn first_error(wire: &[u8]) -> Option<FrameError> {
+    fn first_error(wire: &[u8]) -> Option<ProtocolError> {
         let mut d = FrameDecoder::new(1 << 20);
         decode_all(&mut d, wire).err()
     }
 
     #[test]
     fn per_frame_rules() {
-        let proto = |r: Option<FrameError>| r.map(|e| e.code);
+        let proto = |r: Option<ProtocolError>| r.map(|e| e.code);
         let p = Some(CloseCode::PROTOCOL_ERROR);
         // Unmasked client frame.
         assert_eq!(proto(first_error(&[0x81, 0x00])), p);

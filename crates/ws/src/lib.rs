@@ -3,8 +3,17 @@
 #![warn(missing_docs)]
 
 pub mod close;
+mod conn;
+mod error;
 pub mod extension;
 pub mod frame;
 pub mod handshake;
 pub mod limits;
 pub mod utf8;
+
+pub use close::{CloseCode, CloseFrame};
+pub use conn::{Event, Fragment, MessageKind, State, WebSocket};
+pub use error::{ProtocolError, SendError};
+pub use extension::Extension;
+pub use handshake::{accept_key, Handshake, Rejection};
+pub use limits::{DeflateSettings, Settings};
