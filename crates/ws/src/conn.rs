@@ -13,13 +13,16 @@
 //! size limits, the close handshake (§7.1) and ping/pong (§5.5.2, §5.5.3).
 //! What the application should see is queued as [`Event`]s; what the client
 //! must be sent (pongs, close frames, the application's messages) is appended
-//! to one output buffer.
+//! to one output buffer. With permessage-deflate negotiated (RFC 7692), data
+//! messages flagged RSV1 are inflated as they arrive, in bounded pieces, and
+//! our messages compressed.
 
 use std::collections::VecDeque;
 
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::close::{parse_close_payload, truncate_reason, CloseCode};
+use crate::deflate::{Codec, DeflateParams};
 use crate::error::{ProtocolError, SendError};
 use crate::frame::MAX_CONTROL_PAYLOAD;
 use crate::frame::{encode_frame, encode_message, FrameDecoder, FrameHeader, Mask, OpCode, Step};
@@ -114,6 +117,8 @@ pub enum State {
 #[derive(Debug)]
 struct Incoming {
     kind: MessageKind,
+    /// RSV1 was set on its first frame: the payload is deflated (RFC 7692 §6).
+    compressed: bool,
     /// Bytes delivered so far (after decompression).
     size: usize,
     /// The message so far (not in streaming mode).
@@ -136,6 +141,10 @@ enum Frame {
 /// header announcing 16 MiB should not reserve 16 MiB.
 const RESERVE_AHEAD: usize = 64 * 1024;
 
+/// Compressed or streamed payload is unmasked this many bytes at a time, so
+/// the buffer for it stays small whatever the caller hands to `recv`.
+const UNMASK_CHUNK: usize = 4096;
+
 /// The server side of one WebSocket connection, sans-IO.
 ///
 /// See the crate documentation for the loop the server runs around it.
@@ -151,16 +160,31 @@ pub struct WebSocket {
     events: VecDeque<Event>,
     out: BytesMut,
     state: State,
-    /// The type of the message we are sending in fragments, if one is open.
-    sending: Option<MessageKind>,
+    /// The type of the message we are sending in fragments, if one is open,
+    /// and whether it is compressed.
+    sending: Option<(MessageKind, bool)>,
+    /// permessage-deflate, when negotiated.
+    codec: Option<Codec>,
 }
 
 impl WebSocket {
-    /// A connection with `settings`, right after the handshake's response.
+    /// A connection with `settings` and no extension, right after the
+    /// handshake's response.
     pub fn new(settings: Settings) -> WebSocket {
+        WebSocket::with_deflate(settings, None)
+    }
+
+    /// A connection with permessage-deflate as negotiated by
+    /// [`crate::deflate::negotiate`] (`None`: not negotiated). This is what
+    /// [`crate::Handshake::accept`] builds.
+    pub fn with_deflate(settings: Settings, deflate: Option<DeflateParams>) -> WebSocket {
+        let mut decoder = FrameDecoder::new(settings.max_frame);
+        // RFC 6455 §5.2: RSV1 is refused unless an extension gives it a
+        // meaning; permessage-deflate does (RFC 7692 §6).
+        decoder.allow_rsv1(deflate.is_some());
         WebSocket {
             settings,
-            decoder: FrameDecoder::new(settings.max_frame),
+            decoder,
             frame: None,
             control: Vec::new(),
             incoming: None,
@@ -169,7 +193,13 @@ impl WebSocket {
             out: BytesMut::new(),
             state: State::Open,
             sending: None,
+            codec: deflate.map(|p| Codec::new(p, &settings.deflate)),
         }
+    }
+
+    /// Whether permessage-deflate is in use.
+    pub fn is_compressed(&self) -> bool {
+        self.codec.is_some()
     }
 
     /// Feeds bytes received from the client; all of them are consumed. Events
@@ -264,6 +294,7 @@ impl WebSocket {
             // (their framing still has to be followed).
             self.incoming = (!h.fin).then(|| Incoming {
                 kind: MessageKind::Binary,
+                compressed: false,
                 size: 0,
                 buf: Vec::new(),
                 utf8: Utf8Validator::new(),
@@ -272,10 +303,14 @@ impl WebSocket {
             return Ok(());
         }
         let max = self.settings.max_message;
-        let so_far = self.incoming.as_ref().map_or(0, |m| m.size);
+        let (so_far, compressed) = match &self.incoming {
+            Some(m) => (m.size, m.compressed),
+            None => (0, h.rsv1),
+        };
         // An uncompressed frame's length tells its contribution to the
-        // message: refuse an oversized message before reading it.
-        if so_far as u64 + h.len > max as u64 {
+        // message: refuse an oversized message before reading it. A
+        // compressed one is checked as it inflates.
+        if !compressed && so_far as u64 + h.len > max as u64 {
             return Err(ProtocolError::too_big("message too large"));
         }
         if start {
@@ -286,12 +321,13 @@ impl WebSocket {
             };
             self.incoming = Some(Incoming {
                 kind,
+                compressed,
                 size: 0,
                 buf: Vec::new(),
                 utf8: Utf8Validator::new(),
             });
         }
-        if !self.settings.streaming {
+        if !self.settings.streaming && !compressed {
             if let Some(m) = &mut self.incoming {
                 let ahead = usize::try_from(h.len)
                     .unwrap_or(usize::MAX)
@@ -313,13 +349,22 @@ impl WebSocket {
                 let Some(m) = &mut self.incoming else {
                     return Ok(());
                 };
-                if self.settings.streaming {
-                    self.scratch.clear();
-                    mask.unmask_into(p, &mut self.scratch);
-                    let data = std::mem::take(&mut self.scratch);
-                    let r = deliver(m, &data, &self.settings, &mut self.events);
-                    self.scratch = data;
-                    r
+                if m.compressed || self.settings.streaming {
+                    // Unmasked a bounded piece at a time into a small buffer,
+                    // then inflated or handed on as is.
+                    let (settings, events) = (&self.settings, &mut self.events);
+                    let mut mask = mask;
+                    for piece in p.chunks(UNMASK_CHUNK) {
+                        self.scratch.clear();
+                        mask.unmask_into(piece, &mut self.scratch);
+                        mask = mask.advance(piece.len());
+                        match &mut self.codec {
+                            Some(codec) if m.compressed => codec
+                                .inflate(&self.scratch, &mut |b| deliver(m, b, settings, events))?,
+                            _ => deliver(m, &self.scratch, settings, events)?,
+                        }
+                    }
+                    Ok(())
                 } else {
                     // Unmask straight into the message, then check what came.
                     let start = m.buf.len();
@@ -355,6 +400,12 @@ impl WebSocket {
         let Some(mut m) = self.incoming.take() else {
             return Ok(());
         };
+        if m.compressed {
+            let (settings, events) = (&self.settings, &mut self.events);
+            if let Some(codec) = &mut self.codec {
+                codec.finish_inflate(&mut |b| deliver(&mut m, b, settings, events))?;
+            }
+        }
         // §8.1: a text message must be whole UTF-8 at its end too (a code
         // point cut short by the last frame).
         if m.kind == MessageKind::Text && m.utf8.finish().is_err() {
@@ -458,13 +509,18 @@ impl WebSocket {
 
     fn send_message(&mut self, kind: MessageKind, data: &[u8]) -> Result<(), SendError> {
         self.check_send()?;
-        encode_message(
-            &mut self.out,
-            kind.opcode(),
-            false,
-            data,
-            self.settings.send_fragment,
-        );
+        let fragment = self.settings.send_fragment;
+        match &mut self.codec {
+            // RFC 7692 §6: compression is chosen per message; small ones go
+            // out as they are.
+            Some(codec) if codec.worth_compressing(data.len()) => {
+                let mut z = Vec::new();
+                codec.compress(data, true, &mut z);
+                // §6.1: RSV1 on the first frame only.
+                encode_message(&mut self.out, kind.opcode(), true, &z, fragment);
+            }
+            _ => encode_message(&mut self.out, kind.opcode(), false, data, fragment),
+        }
         Ok(())
     }
 
@@ -482,13 +538,23 @@ impl WebSocket {
         if self.state != State::Open {
             return Err(SendError::Closed);
         }
-        let opcode = match self.sending {
-            Some(k) if k != kind => return Err(SendError::KindMismatch),
-            Some(_) => OpCode::Continuation,
-            None => kind.opcode(),
+        let (opcode, compressed) = match self.sending {
+            Some((k, _)) if k != kind => return Err(SendError::KindMismatch),
+            Some((_, c)) => (OpCode::Continuation, c),
+            // A message sent in pieces is compressed whenever we can: its
+            // size is not known up front.
+            None => (kind.opcode(), self.codec.is_some()),
         };
-        encode_frame(&mut self.out, fin, false, opcode, data);
-        self.sending = (!fin).then_some(kind);
+        match &mut self.codec {
+            Some(codec) if compressed => {
+                let mut z = Vec::new();
+                codec.compress(data, fin, &mut z);
+                let rsv1 = opcode != OpCode::Continuation;
+                encode_frame(&mut self.out, fin, rsv1, opcode, &z);
+            }
+            _ => encode_frame(&mut self.out, fin, false, opcode, data),
+        }
+        self.sending = (!fin).then_some((kind, compressed));
         Ok(())
     }
 
@@ -542,9 +608,10 @@ fn write_close(out: &mut BytesMut, code: CloseCode, reason: &str) {
     encode_frame(out, true, false, OpCode::Close, &payload);
 }
 
-/// Hands the next bytes of a message on, in streaming mode: counted against
-/// the size limit, checked as UTF-8 for text, queued as a [`Fragment`] of
-/// whole characters.
+/// Hands the next bytes of a message on (unmasked, inflated): counted
+/// against the size limit, checked as UTF-8 for text, then appended to the
+/// message or, in streaming mode, queued as a [`Fragment`] of whole
+/// characters.
 fn deliver(
     m: &mut Incoming,
     data: &[u8],
@@ -554,6 +621,15 @@ fn deliver(
     m.size += data.len();
     if m.size > settings.max_message {
         return Err(ProtocolError::too_big("message too large"));
+    }
+    if !settings.streaming {
+        if m.kind == MessageKind::Text {
+            m.utf8
+                .feed(data)
+                .map_err(|_| ProtocolError::invalid_payload("invalid UTF-8 in text"))?;
+        }
+        m.buf.extend_from_slice(data);
+        return Ok(());
     }
     let bytes = match m.kind {
         MessageKind::Binary => Bytes::copy_from_slice(data),

@@ -93,6 +93,13 @@ impl Mask {
         Mask(k)
     }
 
+    /// The mask for the bytes `n` further into the payload.
+    pub fn advance(self, n: usize) -> Mask {
+        let mut k = self.0;
+        k.rotate_left(n % 4);
+        Mask(k)
+    }
+
     /// Unmasks (or masks: XOR is its own inverse) `data` in place, eight bytes
     /// at a time.
     pub fn apply(self, data: &mut [u8]) {

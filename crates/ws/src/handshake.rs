@@ -22,8 +22,10 @@ use osprey_proto::chars::is_token;
 use osprey_proto::{HeaderMap, HeaderName, HeaderValue, Method, Status, Version};
 use sha1::{Digest, Sha1};
 
+use crate::conn::WebSocket;
+use crate::deflate::negotiate;
 use crate::extension::{parse_extensions, Extension};
-use crate::limits::MAX_OFFERS;
+use crate::limits::{Settings, MAX_OFFERS};
 
 /// The GUID appended to the client's key before hashing (RFC 6455 §1.3).
 pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -303,6 +305,35 @@ impl Handshake {
             }
         }
         h
+    }
+}
+
+/// An accepted handshake: the response to send and the connection machine
+/// to run once it is sent.
+#[derive(Debug)]
+pub struct Accepted {
+    /// `101 Switching Protocols` (HTTP/1.1) or `200 OK` (HTTP/2).
+    pub status: Status,
+    /// The response's header fields.
+    pub headers: HeaderMap,
+    /// The connection, with permessage-deflate if it was negotiated.
+    pub socket: WebSocket,
+}
+
+impl Handshake {
+    /// Accepts the handshake: negotiates permessage-deflate within
+    /// `settings.deflate` ([`crate::deflate::negotiate`]), answers with
+    /// `protocol` (which must be one the client offered, see
+    /// [`Handshake::select_protocol`]), and builds the machine. The caller
+    /// has done its origin check.
+    pub fn accept(&self, settings: &Settings, protocol: Option<&str>) -> Accepted {
+        let deflate = negotiate(&self.extensions, &settings.deflate);
+        let ext = deflate.map(|d| d.response());
+        Accepted {
+            status: self.response_status(),
+            headers: self.response_headers(protocol, ext.as_ref()),
+            socket: WebSocket::with_deflate(*settings, deflate),
+        }
     }
 }
 

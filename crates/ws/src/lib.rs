@@ -4,6 +4,7 @@
 
 pub mod close;
 mod conn;
+pub mod deflate;
 mod error;
 pub mod extension;
 pub mod frame;
@@ -13,7 +14,8 @@ pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
 pub use conn::{Event, Fragment, MessageKind, State, WebSocket};
+pub use deflate::DeflateParams;
 pub use error::{ProtocolError, SendError};
 pub use extension::Extension;
-pub use handshake::{accept_key, Handshake, Rejection};
+pub use handshake::{accept_key, Accepted, Handshake, Rejection};
 pub use limits::{DeflateSettings, Settings};
