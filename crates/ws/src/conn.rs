@@ -121,6 +121,8 @@ struct Incoming {
     compressed: bool,
     /// Bytes delivered so far (after decompression).
     size: usize,
+    /// Payload bytes received so far (before decompression).
+    wire: u64,
     /// The message so far (not in streaming mode).
     buf: Vec<u8>,
     utf8: Utf8Validator,
@@ -296,6 +298,7 @@ impl WebSocket {
                 kind: MessageKind::Binary,
                 compressed: false,
                 size: 0,
+                wire: 0,
                 buf: Vec::new(),
                 utf8: Utf8Validator::new(),
             });
@@ -323,6 +326,7 @@ impl WebSocket {
                 kind,
                 compressed,
                 size: 0,
+                wire: 0,
                 buf: Vec::new(),
                 utf8: Utf8Validator::new(),
             });
@@ -349,6 +353,7 @@ impl WebSocket {
                 let Some(m) = &mut self.incoming else {
                     return Ok(());
                 };
+                m.wire += p.len() as u64;
                 if m.compressed || self.settings.streaming {
                     // Unmasked a bounded piece at a time into a small buffer,
                     // then inflated or handed on as is.
@@ -400,7 +405,11 @@ impl WebSocket {
         let Some(mut m) = self.incoming.take() else {
             return Ok(());
         };
-        if m.compressed {
+        // RFC 7692 §7.2.3.6: an empty message compresses to at least one
+        // octet; some senders still send none. The tail alone would leave
+        // our inflater inside a stored block, so an empty compressed payload
+        // is taken as the empty message it means.
+        if m.compressed && m.wire > 0 {
             let (settings, events) = (&self.settings, &mut self.events);
             if let Some(codec) = &mut self.codec {
                 codec.finish_inflate(&mut |b| deliver(&mut m, b, settings, events))?;

@@ -279,8 +279,17 @@ impl Codec {
             }
         }
         if fin {
+            // §7.2.1: the data must end with an empty stored block, whose
+            // last 4 octets are then removed. A sync flush ends with one,
+            // except when there was nothing to flush (an empty message right
+            // after another): zlib then writes nothing, the stream is at a
+            // byte boundary, and the block is `00 00 00 ff ff`, which leaves
+            // `00` (§7.2.3.6). An empty payload would leave the peer's
+            // inflater inside a stored block.
             if out[start..].ends_with(&TAIL) {
                 out.truncate(out.len() - TAIL.len());
+            } else {
+                out.push(0x00);
             }
             if self.params.server_no_context_takeover {
                 c.reset();
@@ -505,6 +514,28 @@ mod tests {
                 assert!(z.len() < text.len() / 4, "bits {bits}: {}", z.len());
                 assert_eq!(inflate_all(&mut c, &z), text, "bits {bits}");
             }
+        }
+    }
+
+    #[test]
+    fn empty_messages_are_one_zero_octet() {
+        // §7.2.3.6. Whatever came before, an empty message leaves the
+        // peer's inflater where it was.
+        for first in [&b""[..], b"Hello"] {
+            let mut c = Codec::new(params(false, false), &DeflateSettings::default());
+            let mut d = Codec::new(params(false, false), &DeflateSettings::default());
+            let mut z = Vec::new();
+            c.compress(first, true, &mut z);
+            assert_eq!(inflate_all(&mut d, &z), first);
+            for _ in 0..3 {
+                let mut z = Vec::new();
+                c.compress(b"", true, &mut z);
+                assert_eq!(z, [0x00]);
+                assert_eq!(inflate_all(&mut d, &z), b"");
+            }
+            let mut z = Vec::new();
+            c.compress(b"after", true, &mut z);
+            assert_eq!(inflate_all(&mut d, &z), b"after");
         }
     }
 

@@ -132,6 +132,42 @@ fn rfc_7692_examples_through_the_machine() {
 }
 
 #[test]
+fn empty_compressed_messages() {
+    let (_, mut ws) = accept("permessage-deflate", Settings::default());
+    let hello = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+    // §7.2.3.6: the empty message as one 00 octet...
+    ws.recv(&frame_rsv1(true, 1, &[0x00]));
+    // ...and as nothing at all, which some senders do: both leave the
+    // inflater ready for the next message.
+    ws.recv(&frame_rsv1(true, 1, b""));
+    ws.recv(&frame_rsv1(false, 2, b""));
+    ws.recv(&frame(true, 0, b""));
+    ws.recv(&frame_rsv1(true, 1, &hello));
+    assert_eq!(
+        events(&mut ws),
+        vec![
+            Event::Text(String::new()),
+            Event::Text(String::new()),
+            Event::Binary(Bytes::new()),
+            Event::Text("Hello".into()),
+        ]
+    );
+    // We send it as 00, with RSV1, whatever came before.
+    let settings = Settings {
+        deflate: DeflateSettings {
+            min_size: 0,
+            ..DeflateSettings::default()
+        },
+        ..Settings::default()
+    };
+    let (_, mut ws) = accept("permessage-deflate", settings);
+    ws.send_text("").unwrap();
+    ws.send_text("").unwrap();
+    let out = take_frames(&mut ws);
+    assert!(out.iter().all(|o| o.rsv1 && o.payload == [0x00]), "{out:?}");
+}
+
+#[test]
 fn rsv1_rules_under_permessage_deflate() {
     // RSV1 on a continuation frame.
     let (_, mut ws) = accept("permessage-deflate", Settings::default());
