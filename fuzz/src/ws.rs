@@ -12,12 +12,13 @@
 //!   streaming mode; bit 2: tight limits (frame 64, message 100 bytes).
 //! - `step`: the second run feeds `step + 1` bytes per `recv` call.
 //!
-//! Properties: never panics; `Failed` or `Close` is the last event and leaves
+//! The stream goes to an echo server (each message sent back as it is
+//! taken). Properties: never panics; `Failed` or `Close` is the last event and leaves
 //! the machine closed; the output is well-formed server frames (unmasked,
 //! control payloads <= 125, RSV1 only with deflate, on a data message's first
 //! frame), ending with at most one close frame; and, outside streaming mode,
 //! the stream whole and in `step + 1`-byte pieces give the same events and
-//! the same output.
+//! the same output, echoes included.
 
 use osprey_ws::deflate::negotiate;
 use osprey_ws::frame::{FrameDecoder, OpCode, Step};
@@ -50,7 +51,17 @@ pub fn run(cfg: u8, stream: &[u8], step: usize) -> (Vec<Event>, Vec<u8>) {
     let mut out = Vec::new();
     for piece in stream.chunks(step.max(1)) {
         ws.recv(piece);
+        // An echo server: replies interleave with what the frames cause.
         while let Some(e) = ws.poll_event() {
+            match &e {
+                Event::Text(t) => {
+                    let _ = ws.send_text(t);
+                }
+                Event::Binary(b) => {
+                    let _ = ws.send_binary(b);
+                }
+                _ => {}
+            }
             events.push(e);
         }
         out.extend_from_slice(&ws.take_output());

@@ -160,6 +160,9 @@ pub struct WebSocket {
     /// Unmasked payload on its way to the streaming output.
     scratch: Vec<u8>,
     events: VecDeque<Event>,
+    /// Input received but not decoded yet: what followed the frame that gave
+    /// the last event (see [`WebSocket::recv`]).
+    pending: BytesMut,
     out: BytesMut,
     state: State,
     /// The type of the message we are sending in fragments, if one is open,
@@ -192,6 +195,7 @@ impl WebSocket {
             incoming: None,
             scratch: Vec::new(),
             events: VecDeque::new(),
+            pending: BytesMut::new(),
             out: BytesMut::new(),
             state: State::Open,
             sending: None,
@@ -204,34 +208,86 @@ impl WebSocket {
         self.codec.is_some()
     }
 
-    /// Feeds bytes received from the client; all of them are consumed. Events
-    /// are queued for [`WebSocket::poll_event`] and answers (pongs, close
-    /// frames) appended to the output. Input after the connection closed is
-    /// ignored.
-    pub fn recv(&mut self, mut input: &[u8]) {
-        while self.state != State::Closed {
+    /// Feeds bytes received from the client. They are all taken, but decoded
+    /// only up to the frame that gives the next event: the rest is kept and
+    /// decoded by [`WebSocket::poll_event`] once the events before it are
+    /// taken. So whatever the application sends in reply to an event (an
+    /// echo, say) goes out before anything the later frames cause (a pong, or
+    /// the close frame of a protocol error further on), as if each frame had
+    /// arrived alone. Call `poll_event` until it returns `None` after each
+    /// `recv`. Input after the connection closed is ignored.
+    pub fn recv(&mut self, input: &[u8]) {
+        if self.state == State::Closed {
+            return;
+        }
+        if !self.pending.is_empty() || !self.events.is_empty() {
+            // Earlier input or events come first.
+            self.pending.extend_from_slice(input);
+            return;
+        }
+        let n = self.decode(input);
+        if self.state != State::Closed && n < input.len() {
+            self.pending.extend_from_slice(&input[n..]);
+        }
+    }
+
+    /// The next event, oldest first. When none is queued, decodes more of
+    /// the input kept by [`WebSocket::recv`].
+    pub fn poll_event(&mut self) -> Option<Event> {
+        if self.events.is_empty() && !self.pending.is_empty() {
+            let mut input = std::mem::take(&mut self.pending);
+            let n = self.decode(&input);
+            input.advance(n);
+            if self.state == State::Closed {
+                input.clear();
+            }
+            if input.is_empty() && input.capacity() > RESERVE_AHEAD {
+                // Do not keep a large read's buffer for the connection's life.
+                input = BytesMut::new();
+            }
+            self.pending = input;
+        }
+        self.events.pop_front()
+    }
+
+    /// Whether input is kept undecoded until the queued events are taken.
+    pub fn has_pending_input(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Decodes `input` until an event is queued, the input is used up or the
+    /// connection closes; returns how many bytes were used (all of them once
+    /// closed: the rest is ignored).
+    fn decode(&mut self, mut input: &[u8]) -> usize {
+        let total = input.len();
+        // A frame whose payload is complete is ended even after an event: its
+        // end needs no input, and may be the end of a message.
+        while self.state != State::Closed && (self.events.is_empty() || self.decoder.end_due()) {
             let step = match self.decoder.step(input) {
                 Ok((n, step)) => {
                     input = &input[n..];
                     step
                 }
-                Err(e) => return self.fail(e),
+                Err(e) => {
+                    self.fail(e);
+                    break;
+                }
             };
             let r = match step {
-                Step::Need => return,
+                Step::Need => break,
                 Step::Header(h) => self.on_header(h),
                 Step::Payload(p, mask) => self.on_payload(p, mask),
                 Step::End => self.on_frame_end(),
             };
             if let Err(e) = r {
-                return self.fail(e);
+                self.fail(e);
             }
         }
-    }
-
-    /// The next event, oldest first.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        if self.state == State::Closed {
+            total
+        } else {
+            total - input.len()
+        }
     }
 
     /// The bytes waiting to be written to the client.

@@ -211,6 +211,12 @@ impl FrameDecoder {
         }
     }
 
+    /// Whether the current frame's payload is all read and the next
+    /// [`FrameDecoder::step`] gives [`Step::End`] without needing input.
+    pub fn end_due(&self) -> bool {
+        matches!(self.state, State::Payload { header, done } if done == header.len)
+    }
+
     /// Whether the decoder is between frames (no header or payload begun).
     pub fn at_frame_boundary(&self) -> bool {
         matches!(self.state, State::Header) && self.have == 0

@@ -29,10 +29,15 @@
 //!    response status (101, or 200 over HTTP/2) and headers to send, and the
 //!    [`WebSocket`] to run once they are sent.
 //! 4. Then loop: hand every byte read from the client to
-//!    [`WebSocket::recv`], take the [`Event`]s from [`WebSocket::poll_event`],
-//!    send with [`WebSocket::send_text`] and friends, and write
-//!    [`WebSocket::output`] to the client ([`WebSocket::advance_output`] by
-//!    what was written, or [`WebSocket::take_output`] all of it).
+//!    [`WebSocket::recv`], take the [`Event`]s from [`WebSocket::poll_event`]
+//!    until it returns `None`, send with [`WebSocket::send_text`] and
+//!    friends, and write [`WebSocket::output`] to the client
+//!    ([`WebSocket::advance_output`] by what was written, or
+//!    [`WebSocket::take_output`] all of it). `recv` decodes only up to the
+//!    frame that gives the next event and keeps the rest for `poll_event`,
+//!    so a reply to a message goes out before whatever the frames after it
+//!    cause (a pong, the close of a protocol error), as if they had arrived
+//!    one by one.
 //!
 //! The server must also:
 //!

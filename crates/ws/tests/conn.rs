@@ -472,3 +472,68 @@ fn streaming_mode_delivers_pieces() {
         }))
     );
 }
+
+/// An echo server's loop: everything handed over at once, each event
+/// answered as it is taken.
+fn echo(ws: &mut WebSocket, input: &[u8]) -> Vec<Out> {
+    ws.recv(input);
+    while let Some(e) = ws.poll_event() {
+        match e {
+            Event::Text(t) => {
+                let _ = ws.send_text(&t);
+            }
+            Event::Binary(b) => {
+                let _ = ws.send_binary(&b);
+            }
+            _ => {}
+        }
+    }
+    take_frames(ws)
+}
+
+#[test]
+fn replies_go_out_before_what_later_frames_cause() {
+    // Autobahn 3.2: a text message, a frame with RSV2, a ping, back to back.
+    // The echo of the message goes out, then the close; no pong.
+    let mut ws = new_ws();
+    let mut input = frame(true, 1, b"Hello, world!");
+    input.extend(frame_raw(0x81 | 0x20, b"Hello, world!", [1, 2, 3, 4]));
+    input.extend(frame(true, 9, b""));
+    let out = echo(&mut ws, &input);
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(
+        (out[0].op, &out[0].payload[..]),
+        (OpCode::Text, &b"Hello, world!"[..])
+    );
+    assert_eq!(close_code(&out[1]), 1002);
+    assert!(ws.is_closed());
+    // Two messages then a ping: echo, echo, pong, in wire order.
+    let mut ws = new_ws();
+    let mut input = frame(true, 1, b"one");
+    input.extend(frame(true, 2, b"two"));
+    input.extend(frame(true, 9, b"p"));
+    let out = echo(&mut ws, &input);
+    let ops: Vec<OpCode> = out.iter().map(|o| o.op).collect();
+    assert_eq!(ops, vec![OpCode::Text, OpCode::Binary, OpCode::Pong]);
+    assert!(!ws.has_pending_input());
+}
+
+#[test]
+fn input_is_kept_until_events_are_taken() {
+    let mut ws = new_ws();
+    let mut input = frame(true, 1, b"a");
+    input.extend(frame(true, 1, b"b"));
+    ws.recv(&input);
+    assert!(ws.has_pending_input());
+    // More input while events wait is kept behind it, in order.
+    ws.recv(&frame(true, 1, b"c"));
+    assert_eq!(
+        events(&mut ws),
+        vec![
+            Event::Text("a".into()),
+            Event::Text("b".into()),
+            Event::Text("c".into())
+        ]
+    );
+    assert!(!ws.has_pending_input());
+}

@@ -1,5 +1,5 @@
 //! Property tests: any split of a valid client stream gives the same events
-//! and output as the stream in one piece; random bytes never panic the
+//! and output (an echo server's replies included) as the stream in one piece; random bytes never panic the
 //! decoder, the machine or the header parsers; the incremental UTF-8
 //! validator agrees with `std::str::from_utf8` whatever the split.
 
@@ -124,16 +124,25 @@ fn new_ws(deflate: bool) -> WebSocket {
     WebSocket::with_deflate(Settings::default(), params)
 }
 
-/// Feeds `wire` cut at `cuts` (sorted positions), returns events and output.
+/// Feeds `wire` cut at `cuts` (sorted positions) to an echo server (every
+/// message sent back as it is taken), returns events and output.
 fn feed(deflate: bool, wire: &[u8], cuts: &[usize]) -> (Vec<Event>, Vec<u8>) {
     let mut ws = new_ws(deflate);
     let mut last = 0;
+    let mut ev = Vec::new();
     for &c in cuts.iter().chain(std::iter::once(&wire.len())) {
         let c = c.clamp(last, wire.len());
         ws.recv(&wire[last..c]);
         last = c;
+        while let Some(e) = ws.poll_event() {
+            match &e {
+                Event::Text(t) => ws.send_text(t).unwrap(),
+                Event::Binary(b) => ws.send_binary(b).unwrap(),
+                _ => {}
+            }
+            ev.push(e);
+        }
     }
-    let ev = events(&mut ws);
     (ev, ws.take_output().to_vec())
 }
 
