@@ -392,7 +392,7 @@ impl WebSocket {
                 let ahead = usize::try_from(h.len)
                     .unwrap_or(usize::MAX)
                     .min(RESERVE_AHEAD);
-                m.buf.reserve(ahead);
+                reserve_within(&mut m.buf, ahead, max);
             }
         }
         self.frame = Some(Frame::Data { fin: h.fin });
@@ -428,6 +428,7 @@ impl WebSocket {
                     Ok(())
                 } else {
                     // Unmask straight into the message, then check what came.
+                    reserve_within(&mut m.buf, p.len(), self.settings.max_message);
                     let start = m.buf.len();
                     mask.unmask_into(p, &mut m.buf);
                     m.size += p.len();
@@ -663,6 +664,19 @@ impl WebSocket {
     }
 }
 
+/// Makes room for `add` more bytes in a message buffer, growing it by
+/// doubling as `Vec` does but never past `max` (the message limit) unless
+/// the bytes need it: a message at the limit takes the limit, not twice it.
+fn reserve_within(buf: &mut Vec<u8>, add: usize, max: usize) {
+    let need = buf.len().saturating_add(add);
+    if need > buf.capacity() {
+        let target = need
+            .max(buf.capacity().saturating_mul(2))
+            .min(max.max(need));
+        buf.reserve_exact(target - buf.len());
+    }
+}
+
 /// Appends a close frame (§5.5.1): the code in network order, then the
 /// reason.
 fn write_close(out: &mut BytesMut, code: CloseCode, reason: &str) {
@@ -693,6 +707,7 @@ fn deliver(
                 .feed(data)
                 .map_err(|_| ProtocolError::invalid_payload("invalid UTF-8 in text"))?;
         }
+        reserve_within(&mut m.buf, data.len(), settings.max_message);
         m.buf.extend_from_slice(data);
         return Ok(());
     }
@@ -716,4 +731,31 @@ fn deliver(
         }));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_buffers_grow_by_doubling_up_to_the_limit() {
+        let max = 1 << 20;
+        let mut buf = Vec::new();
+        let mut caps = Vec::new();
+        while buf.len() < max {
+            let add = 1000.min(max - buf.len());
+            reserve_within(&mut buf, add, max);
+            buf.resize(buf.len() + add, 0);
+            if caps.last() != Some(&buf.capacity()) {
+                caps.push(buf.capacity());
+            }
+        }
+        // Doubling (amortised), and the last step stops at the limit.
+        assert!(caps.len() < 20, "{caps:?}");
+        assert_eq!(buf.capacity(), max, "{caps:?}");
+        // Bytes that need more than the limit still fit (the caller then
+        // fails the message).
+        reserve_within(&mut buf, 10, max);
+        assert!(buf.capacity() >= max + 10);
+    }
 }
