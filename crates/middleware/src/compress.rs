@@ -561,9 +561,9 @@ enum Input {
 
 enum EncoderState {
     /// Created on the first pull, so a body that is never pulled (HEAD) costs
-    /// no encoder.
+    /// no encoder. (Boxed: a deflate state is kilobytes.)
     NotStarted,
-    Running(Encoder),
+    Running(Box<Encoder>),
     Done,
 }
 
@@ -583,7 +583,7 @@ impl CompressedStream {
     fn step(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Vec<u8>>> {
         if let EncoderState::NotStarted = self.state {
             match Encoder::new(self.coding, &self.levels) {
-                Ok(encoder) => self.state = EncoderState::Running(encoder),
+                Ok(encoder) => self.state = EncoderState::Running(Box::new(encoder)),
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
@@ -1187,7 +1187,7 @@ mod tests {
 
     /// A streaming decoder fed piece by piece.
     enum Decoder {
-        Gzip(flate2::write::GzDecoder<Vec<u8>>),
+        Gzip(Box<flate2::write::GzDecoder<Vec<u8>>>),
         Brotli(Box<brotli::DecompressorWriter<Vec<u8>>>),
         Zstd(zstd::stream::write::Decoder<'static, Vec<u8>>),
     }
@@ -1195,7 +1195,7 @@ mod tests {
     impl Decoder {
         fn new(coding: Coding) -> Decoder {
             match coding {
-                Coding::Gzip => Decoder::Gzip(flate2::write::GzDecoder::new(Vec::new())),
+                Coding::Gzip => Decoder::Gzip(Box::new(flate2::write::GzDecoder::new(Vec::new()))),
                 Coding::Brotli => {
                     Decoder::Brotli(Box::new(brotli::DecompressorWriter::new(Vec::new(), 4096)))
                 }
