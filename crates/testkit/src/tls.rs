@@ -32,12 +32,15 @@ pub struct TestCa {
     issuer: Issuer<'static, KeyPair>,
     /// Its certificate (PEM), what clients trust.
     pub pem: String,
+    /// For an intermediate CA: its certificate, appended after every leaf it
+    /// issues (a full chain); empty for a root.
+    chain: String,
 }
 
 /// A certificate and its private key, PEM.
 #[derive(Clone)]
 pub struct Issued {
-    /// The certificate (leaf only: the CA signs directly).
+    /// The certificate chain: the leaf, then any intermediate CAs.
     pub cert_pem: String,
     /// The private key (PKCS#8).
     pub key_pem: String,
@@ -66,6 +69,25 @@ impl TestCa {
         TestCa {
             issuer: Issuer::new(params, key),
             pem: cert.pem(),
+            chain: String::new(),
+        }
+    }
+
+    /// An intermediate CA signed by this one: the leaves it issues carry it
+    /// in their chain, and clients trusting only this CA accept them when
+    /// the server sends the full chain.
+    pub fn intermediate(&self, name: &str) -> TestCa {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        params.use_authority_key_identifier_extension = true;
+        let key = KeyPair::generate().expect("CA key");
+        let cert = params.signed_by(&key, &self.issuer).expect("intermediate");
+        TestCa {
+            chain: cert.pem() + &self.chain,
+            pem: cert.pem(),
+            issuer: Issuer::new(params, key),
         }
     }
 
@@ -102,7 +124,7 @@ impl TestCa {
         }];
         let cert = params.signed_by(&key, &self.issuer).expect("sign");
         Issued {
-            cert_pem: cert.pem(),
+            cert_pem: cert.pem() + &self.chain,
             key_pem: key.serialize_pem(),
         }
     }

@@ -302,6 +302,97 @@ fn sni_chooses_the_certificate(model: &str) {
     assert!(String::from_utf8_lossy(&r.body).contains("sni=b.test\n"));
 }
 
+/// Keys of every kind a certificate may have, in the formats openssl
+/// writes (PKCS#8, PKCS#1 RSA, SEC1 EC), and a leaf served with its
+/// intermediate CA: each is chosen by its name and accepted by a client that
+/// trusts only the root.
+fn key_types_and_chains(model: &str) {
+    let ca = TestCa::new("Keys CA");
+    let dir = tempfile::tempdir().unwrap();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl (apt-get install openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // (name, key as the server reads it, the same key as PKCS#8 for rcgen)
+    let rsa8 = openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+    ]);
+    let rsa1 = openssl(&["genrsa", "-traditional", "2048"]);
+    let ec1 = openssl(&["ecparam", "-genkey", "-name", "prime256v1", "-noout"]);
+    let ed = openssl(&["genpkey", "-algorithm", "ED25519"]);
+    let to_pkcs8 = |pem: &str| {
+        let path = dir.path().join("convert.pem");
+        std::fs::write(&path, pem).unwrap();
+        openssl(&["pkey", "-in", path.to_str().unwrap()])
+    };
+    assert!(rsa1.contains("BEGIN RSA PRIVATE KEY") && ec1.contains("BEGIN EC PRIVATE KEY"));
+    let mut pairs = Vec::new();
+    let mut expected = Vec::new();
+    for (name, key) in [
+        ("rsa.test", &rsa8),
+        ("rsa1.test", &rsa1),
+        ("ec.test", &ec1),
+        ("ed.test", &ed),
+    ] {
+        let issued = ca.issue_for_key(&[name], &to_pkcs8(key));
+        let cert = dir.path().join(format!("{name}.crt"));
+        let key_file = dir.path().join(format!("{name}.key"));
+        std::fs::write(&cert, &issued.cert_pem).unwrap();
+        std::fs::write(&key_file, key).unwrap();
+        pairs.push((cert, key_file));
+        expected.push((name, issued));
+    }
+    let chained = ca.intermediate("Keys intermediate").issue(&["chain.test"]);
+    let (cert, key) = chained.write(dir.path(), "chain");
+    pairs.push((cert, key));
+    expected.push(("chain.test", chained));
+    let args: Vec<String> = pairs[1..]
+        .iter()
+        .flat_map(|(c, k)| {
+            [
+                "--tls-cert".into(),
+                c.display().to_string(),
+                "--tls-key".into(),
+                k.display().to_string(),
+            ]
+        })
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = start(model, &pairs[0].0, &pairs[0].1, &args);
+    let config = ca.client_config(&[], None);
+    for (name, issued) in expected {
+        let stream =
+            connect(server.addr, name, config.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let served: Vec<Vec<u8>> = stream
+            .conn
+            .peer_certificates()
+            .unwrap()
+            .iter()
+            .map(|c| c.to_vec())
+            .collect();
+        use rustls_pki_types::pem::PemObject;
+        let chain: Vec<Vec<u8>> =
+            rustls::pki_types::CertificateDer::pem_slice_iter(issued.cert_pem.as_bytes())
+                .map(|c| c.unwrap().to_vec())
+                .collect();
+        assert_eq!(served, chain, "{name}");
+        let mut c = RawClient::over(stream);
+        assert_eq!(c.roundtrip(&get("/")).status, 200, "{name}");
+    }
+}
+
 /// A client that connects again resumes its session (TLS 1.3 tickets, and
 /// TLS 1.2).
 fn resumption(model: &str) {
@@ -455,6 +546,7 @@ macro_rules! per_model {
             #[test] fn protocol_versions() { super::protocol_versions(m()) }
             #[test] fn sni_chooses_the_certificate() { super::sni_chooses_the_certificate(m()) }
             #[test] fn resumption() { super::resumption(m()) }
+            #[test] fn key_types_and_chains() { super::key_types_and_chains(m()) }
             #[test] fn client_certificates() { super::client_certificates(m()) }
             #[test] fn handshake_timeout() { super::handshake_timeout(m()) }
         }
