@@ -323,6 +323,22 @@ def wait_quiet(max_wait=25 * 60, poll=30, threshold=10.0):
         time.sleep(max(0, poll - 5))
 
 
+def quiet_check_once(threshold=10.0):
+    """General (any driver run with --no-wait-quiet; first used by tls.py):
+    one 5 s look at the machine without waiting, so the results header still
+    says whether the run was on a quiet machine. Returns a markdown note."""
+    busy = busy_processes(threshold=threshold)
+    if not busy:
+        log("machine quiet at start")
+        return (f"Quiet-machine wait skipped (--no-wait-quiet); a 5 s check at start found no other "
+                f"process above {threshold:.0f}% CPU.")
+    desc = "; ".join(f"{pct:.0f}% pid {pid} `{cmd[:60]}`" for pct, pid, cmd in busy[:4])
+    log(f"machine busy at start: {desc}")
+    return (f"**Machine NOT quiet**: quiet-machine wait skipped (--no-wait-quiet), and a 5 s check at "
+            f"start found other processes above {threshold:.0f}% CPU: {desc}. Treat absolute numbers "
+            f"with care.")
+
+
 # --------------------------------------------------------------------------
 # Ports, waiting for servers
 # --------------------------------------------------------------------------
@@ -335,14 +351,15 @@ def free_port():
 
 
 def wait_listening_line(path, p, timeout=10.0):
-    """Waits for `listening on http://127.0.0.1:PORT` in the file `path` that
-    the server's stdout goes to. Returns the port."""
+    """Waits for `listening on http://127.0.0.1:PORT` (or `https://`, what
+    Osprey prints for a TLS listener) in the file `path` that the server's
+    stdout goes to. Returns the port."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
             with open(path) as f:
                 for line in f:
-                    if line.startswith("listening on http://"):
+                    if line.startswith(("listening on http://", "listening on https://")):
                         return int(line.strip().rsplit(":", 1)[1])
         except FileNotFoundError:
             pass
@@ -682,7 +699,7 @@ def lua_done(conns):
 
 
 def start_listening(argv, tmp, tag, pin=None):
-    """Starts a server that prints `listening on http://ADDR` (stdout to
+    """Starts a server that prints `listening on http(s)://ADDR` (stdout to
     tmp/TAG.out, stderr to tmp/TAG.err). Returns (process, port, stderr path)."""
     out = os.path.join(tmp, f"{tag}.out")
     err = os.path.join(tmp, f"{tag}.err")
@@ -763,6 +780,66 @@ def run_wrk(argv, server_pid, raw_path, header_lines, duration, hang_check=None)
         text = f.read()
     return dict(text=text, wall=wall, server_s=server_s, wrk_s=wrk_s, other_pct=other_pct,
                 hung=hung, timed_out=timed_out)
+
+
+def run_clients(argvs, server_pid, raw_paths, header_lines, duration):
+    """General (several client processes at once; first used by tls.py for
+    parallel `openssl s_time`): like run_wrk, but starts every argv in
+    `argvs` (taskset included) together, each with its output to the
+    matching file of `raw_paths` after `header_lines`, and waits for all
+    (each gets `duration` + 30 s, then is killed). CPU accounting over the
+    whole run: the server's process tree, the clients together (rusage of
+    reaped children) and every other process. Returns a dict: texts (each
+    client's output), walls (each client's start-to-exit seconds), wall
+    (first start to last exit), server_s, client_s, other_pct, timed_out
+    (how many were killed)."""
+    import resource
+
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu0 = tree_cpu_ticks(server_pid)
+    busy0 = system_busy_ticks()
+    t0 = time.time()
+    procs, starts, ends, files = [], [], [], []
+    for argv, path in zip(argvs, raw_paths):
+        out = open(path, "w")
+        for line in header_lines:
+            out.write(f"# {line}\n")
+        out.flush()
+        files.append(out)
+        starts.append(time.time())
+        procs.append(spawn(argv, stdout=out, stderr=subprocess.STDOUT))
+        ends.append(None)
+    timed_out = 0
+    while any(e is None for e in ends):
+        now = time.time()
+        for i, p in enumerate(procs):
+            if ends[i] is None and p.poll() is not None:
+                ends[i] = now
+        if now - t0 > duration + 30:
+            for i, e in enumerate(ends):
+                if e is None:
+                    ends[i] = now
+                    timed_out += 1
+            break
+        time.sleep(0.02)
+    for p in procs:
+        stop(p, grace=0.2)
+    for f in files:
+        f.close()
+    wall = max(ends) - t0
+    cpu1 = tree_cpu_ticks(server_pid)
+    busy1 = system_busy_ticks()
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_s = (cpu1 - cpu0) / CLK_TCK
+    client_s = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+    busy_s = (busy1 - busy0) / CLK_TCK
+    other_pct = max(0.0, 100.0 * (busy_s - server_s - client_s) / wall / os.cpu_count())
+    texts = []
+    for path in raw_paths:
+        with open(path) as f:
+            texts.append(f.read())
+    return dict(texts=texts, walls=[e - s for s, e in zip(starts, ends)], wall=wall, server_s=server_s,
+                client_s=client_s, other_pct=other_pct, timed_out=timed_out)
 
 
 def parse_bench_lines(text):

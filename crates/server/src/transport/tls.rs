@@ -52,6 +52,8 @@ pub(crate) struct Tls {
     closed: bool,
     /// The peer's FIN was read.
     eof: bool,
+    /// The last socket read came back short: what arrived has been taken.
+    drained: bool,
 }
 
 impl std::fmt::Debug for Tls {
@@ -62,12 +64,21 @@ impl std::fmt::Debug for Tls {
     }
 }
 
-/// The socket as rustls's reader and writer.
+/// The socket as rustls's writer.
 struct Socket<'a>(&'a mut dyn Io);
 
-impl Read for Socket<'_> {
+/// The socket as rustls's reader, noting whether a read came back short
+/// (the socket is empty for now: no need to ask again until it says so).
+struct Reading<'a> {
+    io: &'a mut dyn Io,
+    short: bool,
+}
+
+impl Read for Reading<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf)
+        let n = self.io.read(buf)?;
+        self.short = n < buf.len();
+        Ok(n)
     }
 }
 
@@ -107,6 +118,7 @@ impl Tls {
             first_read: true,
             closed: false,
             eof: false,
+            drained: false,
         })
     }
 
@@ -133,13 +145,18 @@ impl Tls {
         if self.first_read {
             return self.receive_first(io);
         }
+        let mut socket = Reading { io, short: false };
         let n = loop {
-            match self.conn.read_tls(&mut Socket(io)) {
+            match self.conn.read_tls(&mut socket) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if would_block(&e) => return Ok(false),
+                Err(e) if would_block(&e) => {
+                    self.drained = true;
+                    return Ok(false);
+                }
                 other => break other?,
             }
         };
+        self.drained = socket.short;
         if n == 0 {
             self.eof = true;
             if self.conn.is_handshaking() {
@@ -163,6 +180,7 @@ impl Tls {
             }
         };
         self.first_read = false;
+        self.drained = n < first.len();
         if n == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
@@ -299,6 +317,18 @@ impl Transport for Tls {
             // Post-handshake messages (tickets, key updates) may want out.
             if self.conn.wants_write() {
                 self.flush(io)?;
+            }
+            // rustls decrypts every complete record it holds, so with no
+            // plaintext left and the socket emptied by the last read, asking
+            // the socket again would only return "nothing yet" (one syscall
+            // per request saved).
+            if self.drained && !self.eof {
+                self.drained = false;
+                return if filled > 0 {
+                    Ok(filled)
+                } else {
+                    Err(io::ErrorKind::WouldBlock.into())
+                };
             }
             if !self.receive(io)? {
                 return if filled > 0 {
