@@ -4,8 +4,9 @@ Everything here is standard library only: process management with cleanup,
 free ports, /proc accounting (CPU time of a process tree, RSS), a "is the
 machine quiet?" check, machine/version facts for result headers, and tool
 installation (wrk, nginx-light) through apt-get when missing. For the wrk
-benchmarks (hello.py, static.py): nginx config and startup, a wrk run with
-CPU accounting of server, wrk and everything else, the Lua done() that undoes
+benchmarks (hello.py, static.py, tls.py): nginx config and startup, a wrk run
+(or several client processes at once) with CPU accounting of server, client
+and everything else, the Lua done() that undoes
 wrk's latency correction, the per-measurement sanity/shutdown checks, the
 median summary, formatting, and a grouped-bar SVG chart.
 """
@@ -218,6 +219,30 @@ def tree_cpu_ticks(root):
         if st:
             total += st["utime"] + st["stime"] + st["cutime"] + st["cstime"]
     return total
+
+
+def tree_schedstat_ns(root):
+    """General (first used by tls.py): (ns on a CPU, ns runnable but waiting
+    for a CPU) summed over every thread of root and its live descendants,
+    from /proc/PID/task/TID/schedstat. Over a run, run + wait close to the
+    wall time means the tree always had work: it was the bottleneck, or
+    other processes kept it off its CPU; much less means it waited for its
+    peer."""
+    run = wait = 0
+    for pid in descendants(root):
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    a, b, _ = f.read().split()
+            except (OSError, ValueError):
+                continue
+            run += int(a)
+            wait += int(b)
+    return run, wait
 
 
 def vm_rss_kib(pid):
@@ -745,11 +770,15 @@ def run_wrk(argv, server_pid, raw_path, header_lines, duration, hang_check=None)
     reaped children) and every other process (/proc/stat busy time minus
     both). Gives wrk `duration` + 30 s; `hang_check(elapsed_s)` is polled
     every 0.2 s and may return True to stop waiting (wrk is then killed).
-    Returns a dict: text, wall, server_s, wrk_s, other_pct, hung, timed_out."""
+    Returns a dict: text, wall, server_s, wrk_s, other_pct, hung, timed_out,
+    and (added for tls.py, ignored by the others) server_run_s /
+    server_wait_s: the server tree's time on a CPU and runnable but waiting
+    for one (tree_schedstat_ns)."""
     import resource
 
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu0 = tree_cpu_ticks(server_pid)
+    sched0 = tree_schedstat_ns(server_pid)
     busy0 = system_busy_ticks()
     t0 = time.time()
     hung = timed_out = False
@@ -770,6 +799,7 @@ def run_wrk(argv, server_pid, raw_path, header_lines, duration, hang_check=None)
         stop(w, grace=0.2)
     wall = time.time() - t0
     cpu1 = tree_cpu_ticks(server_pid)
+    sched1 = tree_schedstat_ns(server_pid)
     busy1 = system_busy_ticks()
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     server_s = (cpu1 - cpu0) / CLK_TCK
@@ -779,7 +809,8 @@ def run_wrk(argv, server_pid, raw_path, header_lines, duration, hang_check=None)
     with open(raw_path) as f:
         text = f.read()
     return dict(text=text, wall=wall, server_s=server_s, wrk_s=wrk_s, other_pct=other_pct,
-                hung=hung, timed_out=timed_out)
+                hung=hung, timed_out=timed_out,
+                server_run_s=(sched1[0] - sched0[0]) / 1e9, server_wait_s=(sched1[1] - sched0[1]) / 1e9)
 
 
 def run_clients(argvs, server_pid, raw_paths, header_lines, duration):
@@ -792,11 +823,13 @@ def run_clients(argvs, server_pid, raw_paths, header_lines, duration):
     reaped children) and every other process. Returns a dict: texts (each
     client's output), walls (each client's start-to-exit seconds), wall
     (first start to last exit), server_s, client_s, other_pct, timed_out
-    (how many were killed)."""
+    (how many were killed), server_run_s / server_wait_s (the server tree's
+    time on a CPU and runnable but waiting, tree_schedstat_ns)."""
     import resource
 
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu0 = tree_cpu_ticks(server_pid)
+    sched0 = tree_schedstat_ns(server_pid)
     busy0 = system_busy_ticks()
     t0 = time.time()
     procs, starts, ends, files = [], [], [], []
@@ -828,6 +861,7 @@ def run_clients(argvs, server_pid, raw_paths, header_lines, duration):
         f.close()
     wall = max(ends) - t0
     cpu1 = tree_cpu_ticks(server_pid)
+    sched1 = tree_schedstat_ns(server_pid)
     busy1 = system_busy_ticks()
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     server_s = (cpu1 - cpu0) / CLK_TCK
@@ -839,7 +873,8 @@ def run_clients(argvs, server_pid, raw_paths, header_lines, duration):
         with open(path) as f:
             texts.append(f.read())
     return dict(texts=texts, walls=[e - s for s, e in zip(starts, ends)], wall=wall, server_s=server_s,
-                client_s=client_s, other_pct=other_pct, timed_out=timed_out)
+                client_s=client_s, other_pct=other_pct, timed_out=timed_out,
+                server_run_s=(sched1[0] - sched0[0]) / 1e9, server_wait_s=(sched1[1] - sched0[1]) / 1e9)
 
 
 def parse_bench_lines(text):
