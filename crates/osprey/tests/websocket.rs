@@ -15,7 +15,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use osprey::middleware::auth::{AuthUser, BearerAuth};
+use osprey::websocket::{Conn, Message, WsHandler};
+use osprey::{Next, Request, Router};
 use osprey_testkit::{example, ServerProcess};
+
+mod common;
 
 /// Every read is bounded: a test fails rather than hangs.
 const READ_TIMEOUT: Duration = Duration::from_secs(20);
@@ -617,6 +622,50 @@ fn chat_page_in_chromium() {
     assert!(ok, "the page did not show the room:\n{last}");
     drop(server);
     answering.join().unwrap();
+}
+
+/// Greets its user by the name authentication found, then echoes.
+struct Greeter(String);
+
+impl WsHandler for Greeter {
+    fn on_open(&mut self, ws: &mut Conn<'_>) {
+        let _ = ws.send_text(&format!("hello {}", self.0));
+    }
+    fn on_message(&mut self, ws: &mut Conn<'_>, message: Message) {
+        let _ = ws.send(message);
+    }
+}
+
+/// The upgrade is a request like any other until the 101: authentication
+/// refuses it without credentials (and it never upgrades), other middleware
+/// see it and the 101 (a header added), and the handler sees what they
+/// left in the request — also when the middleware blocks and the upgrade is
+/// answered from the worker pool.
+#[test]
+fn middleware_apply_to_the_upgrade() {
+    for blocking in [false, true] {
+        let auth = BearerAuth::new([("alice", "s3cret")])
+            .unwrap()
+            .blocking(blocking);
+        let app = Router::new()
+            .with(|req: &mut Request, next: Next<'_>| next.run(req).header("X-Seen", "1"))
+            .with(auth)
+            .ws("/ws", |req: &mut Request| {
+                let AuthUser(name) = req.extensions().get::<AuthUser>().expect("authenticated");
+                Greeter(name.clone())
+            });
+        let server = common::TestServer::start(app);
+        let (status, head, _) = Client::handshake(server.addr, "/ws", "");
+        assert_eq!(status, 401, "{head}");
+        assert!(head.contains("X-Seen: 1\r\n"), "{head}");
+        let (status, head, mut c) =
+            Client::handshake(server.addr, "/ws", "Authorization: Bearer s3cret\r\n");
+        assert_eq!(status, 101, "{head}");
+        assert!(head.contains("X-Seen: 1\r\n"), "{head}");
+        assert_eq!(c.data().payload, b"hello alice");
+        c.send(0x1, b"again");
+        assert_eq!(c.data().payload, b"again");
+    }
 }
 
 macro_rules! per_model {
