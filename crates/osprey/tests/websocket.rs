@@ -668,6 +668,110 @@ fn middleware_apply_to_the_upgrade() {
     }
 }
 
+/// What a handler hears: its messages, then one close with the right code.
+#[test]
+fn the_handler_hears_every_message_then_one_close() {
+    use std::sync::mpsc;
+    struct Recorder(mpsc::Sender<String>);
+    impl WsHandler for Recorder {
+        fn on_message(&mut self, _: &mut Conn<'_>, message: Message) {
+            let _ = self
+                .0
+                .send(format!("message {}", message.as_text().unwrap_or("?")));
+        }
+        fn on_close(&mut self, code: Option<osprey::websocket::CloseCode>, reason: &str) {
+            let _ = self
+                .0
+                .send(format!("close {:?} {reason}", code.map(|c| c.0)));
+        }
+    }
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let app = Router::new().ws("/ws", move |_: &mut Request| {
+        Recorder(tx.lock().unwrap().clone())
+    });
+    let server = common::TestServer::start(app);
+    let next = || {
+        rx.recv_timeout(READ_TIMEOUT)
+            .expect("the handler heard something")
+    };
+
+    // A message and a close frame in one write: both, in order, with the
+    // client's code.
+    let mut c = Client::connect(server.addr, "/ws");
+    let mut close = 4000u16.to_be_bytes().to_vec();
+    close.extend_from_slice(b"bye");
+    let mut both = Vec::new();
+    for (first, payload) in [(0x81u8, &b"last words"[..]), (0x88, &close[..])] {
+        let key = [1, 2, 3, 4];
+        both.push(first);
+        both.push(0x80 | payload.len() as u8);
+        both.extend_from_slice(&key);
+        both.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    }
+    c.stream.write_all(&both).unwrap();
+    assert_eq!(next(), "message last words");
+    assert_eq!(next(), "close Some(4000) bye");
+    assert_eq!(c.frame().unwrap().close_code(), Some(4000));
+    assert!(c.closed_within(Duration::from_secs(5)));
+
+    // A protocol error: our code.
+    let mut c = Client::connect(server.addr, "/ws");
+    c.send(0x1, b"\xc3");
+    assert_eq!(c.frame().unwrap().close_code(), Some(1007));
+    assert!(next().starts_with("close Some(1007) "));
+
+    // The transport ends without a close frame: 1006.
+    let c = Client::connect(server.addr, "/ws");
+    drop(c);
+    assert!(next().starts_with("close Some(1006) "));
+    assert!(
+        rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "one close only"
+    );
+}
+
+const PY_TLS_ECHO: &str = r#"
+import asyncio, ssl, sys, websockets
+url, ca = sys.argv[1], sys.argv[2]
+async def main():
+    ctx = ssl.create_default_context(cafile=ca)
+    async with websockets.connect(url, ssl=ctx, max_size=None) as ws:
+        await ws.send("over tls")
+        assert await ws.recv() == "over tls"
+        data = bytes(i % 251 for i in range(1 << 20))
+        await ws.send(data)
+        assert await ws.recv() == data
+        await ws.close()
+        assert ws.close_code == 1000, ws.close_code
+asyncio.run(main())
+"#;
+
+/// `wss://`: the same machine over the TLS transport.
+fn tls_echo(model: &str) {
+    let ca = osprey_testkit::tls::TestCa::new("ws test CA");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = ca.issue(&["127.0.0.1"]).write(dir.path(), "server");
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let server = start_echo(
+        model,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    python(
+        PY_TLS_ECHO,
+        &[
+            &format!("wss://{}/tls", server.addr),
+            ca_file.to_str().unwrap(),
+        ],
+    );
+}
+
 macro_rules! per_model {
     ($($model:ident),*) => {$(
         mod $model {
@@ -678,6 +782,7 @@ macro_rules! per_model {
             #[test] fn ping_timeout() { super::ping_timeout(m()) }
             #[test] fn shutdown_going_away() { super::shutdown_going_away(m()) }
             #[test] fn python_echo() { super::python_echo(m()) }
+            #[test] fn tls_echo() { super::tls_echo(m()) }
         }
     )*};
 }

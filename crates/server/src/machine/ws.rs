@@ -153,8 +153,9 @@ impl Machine for Ws {
         loop {
             self.note_closing(cx.now);
             self.flush(bufs);
-            if self.done || self.session.socket.is_closed() {
-                self.done = true;
+            if self.done {
+                // (The handler heard the close already, unless the
+                // connection ends without one.)
                 self.tell_close(Some(CloseCode::ABNORMAL), "");
                 return Next::Close;
             }
@@ -162,6 +163,18 @@ impl Machine for Ws {
                 // A client that does not read is not fed: neither its input
                 // (pongs would pile up) nor the send queue is taken.
                 return Next::Write;
+            }
+            // Events of input taken earlier first: the messages before a
+            // close frame, then the close itself (with the client's code).
+            if let Some(event) = self.session.socket.poll_event() {
+                self.deliver(event);
+                continue;
+            }
+            if self.session.socket.is_closed() {
+                // §7.1.1: the close handshake is over (or the connection
+                // failed): write what is left, then close TCP.
+                self.done = true;
+                continue;
             }
             // Messages other threads queued, while the output has room.
             let mut moved = false;
@@ -180,11 +193,6 @@ impl Machine for Ws {
                     }
                     None => break,
                 }
-            }
-            // Events of input taken earlier, then new input.
-            if let Some(event) = self.session.socket.poll_event() {
-                self.deliver(event);
-                continue;
             }
             if !bufs.input.is_empty() {
                 self.heard = cx.now;
