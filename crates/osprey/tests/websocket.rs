@@ -162,11 +162,11 @@ impl Client {
         }
     }
 
-    /// The next data frame, answering nothing and skipping pongs.
+    /// The next frame that is not a ping or a pong (answering nothing).
     fn data(&mut self) -> Frame {
         loop {
             let f = self.frame().expect("a frame");
-            if f.opcode != 0xA {
+            if f.opcode != 0x9 && f.opcode != 0xA {
                 return f;
             }
         }
