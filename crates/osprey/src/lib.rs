@@ -48,6 +48,10 @@ pub use osprey_web::{
     TrailingSlash, Upgraded, Version,
 };
 
+/// WebSocket endpoints: `Router::ws`, [`websocket::Upgrade`], the handler
+/// and its `Sender` (the `websocket` module of `osprey-web`).
+pub use osprey_web::websocket;
+
 /// The sans-IO HTTP/1.1 layer, for those who drive it themselves.
 pub use osprey_h1 as h1;
 /// Shared protocol types and limits.

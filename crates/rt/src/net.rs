@@ -136,6 +136,45 @@ pub fn wait_ready(socket: &impl AsFd, write: bool, timeout: Duration) -> io::Res
     }
 }
 
+/// Waits until `socket` or `alarm` is readable (`poll(2)`, level-triggered),
+/// at most `timeout`; says which are. A blocking model that waits for input
+/// while another thread may wake the connection (a WebSocket's send queue)
+/// waits on its socket and on an alarm its waker writes to.
+pub fn wait_readable_or(
+    socket: &impl AsFd,
+    alarm: &impl AsFd,
+    timeout: Duration,
+) -> io::Result<(bool, bool)> {
+    let mut pfds = [
+        libc::pollfd {
+            fd: socket.as_fd().as_raw_fd(),
+            events: libc::POLLIN | libc::POLLRDHUP,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: alarm.as_fd().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+    // SAFETY: two valid, initialised pollfds and their count; poll only
+    // writes their revents fields.
+    match unsafe { libc::poll(pfds.as_mut_ptr(), 2, ms) } {
+        -1 => {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                Ok((false, false))
+            } else {
+                Err(e)
+            }
+        }
+        0 => Ok((false, false)),
+        // An error or hang-up counts as readable: the next read reports it.
+        _ => Ok((pfds[0].revents != 0, pfds[1].revents != 0)),
+    }
+}
+
 /// Whether the peer has ended its side of `socket` (or the connection
 /// failed), without reading: `poll` for `POLLRDHUP`, not waiting. A blocking
 /// model checks this while it waits for something other than the socket.

@@ -11,9 +11,11 @@
 
 use std::collections::HashSet;
 use std::io;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
 
@@ -36,13 +38,42 @@ use crate::Listener;
 /// Longest a blocking read waits before checking timeouts and shutdown.
 const CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Wakes a thread parked waiting for a reply or a response stream.
-struct ThreadWaker(std::thread::Thread);
+/// Wakes a connection's thread: parked waiting for a reply or a response
+/// stream, or — once an alarm is set up — waiting for input while another
+/// thread may queue output (a WebSocket's `Sender`).
+struct ThreadWaker {
+    thread: std::thread::Thread,
+    /// Set by a wake-up, taken by the connection's loop before it waits.
+    woken: AtomicBool,
+    /// The writing end of the alarm the loop polls next to its socket.
+    alarm: OnceLock<UnixStream>,
+}
 
 impl Wake for ThreadWaker {
     fn wake(self: Arc<Self>) {
-        self.0.unpark();
+        self.wake_by_ref();
     }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        if let Some(alarm) = self.alarm.get() {
+            // Non-blocking: a full alarm already says "woken".
+            let _ = (&*alarm).write(&[1]);
+        }
+        self.thread.unpark();
+    }
+}
+
+/// The loop's end of a connection's alarm: made the first time the
+/// connection waits for input while something holds its waker.
+fn alarm_for(waker: &ThreadWaker, rx: &mut Option<UnixStream>) -> Option<()> {
+    if rx.is_none() {
+        let (r, w) = UnixStream::pair().ok()?;
+        r.set_nonblocking(true).ok()?;
+        w.set_nonblocking(true).ok()?;
+        waker.alarm.set(w).ok()?;
+        *rx = Some(r);
+    }
+    Some(())
 }
 
 /// Blocking handlers that stream their body run on the process's shared
@@ -76,8 +107,16 @@ pub(crate) fn serve_connection(
     let timers = Timers::for_thread();
     let timer = Timer::new(timers.clone());
     let mut due = Vec::new();
-    let thread = std::thread::current();
-    let make_waker = move || Waker::from(Arc::new(ThreadWaker(thread.clone())));
+    let thread_waker = Arc::new(ThreadWaker {
+        thread: std::thread::current(),
+        woken: AtomicBool::new(false),
+        alarm: OnceLock::new(),
+    });
+    let make_waker = || Waker::from(thread_waker.clone());
+    let mut alarm: Option<UnixStream> = None;
+    // Whether the socket is worth reading on the next turn (false after a
+    // wait that only the alarm ended).
+    let mut readable = true;
     let Ok(local) = stream.local_addr() else {
         return;
     };
@@ -111,6 +150,7 @@ pub(crate) fn serve_connection(
         let mut io = TcpIo(&mut stream);
         let mut ready = Readiness {
             closed: peer_closed,
+            readable: std::mem::replace(&mut readable, true),
             ..Readiness::BLOCKING
         };
         let (write, read) = match connection.turn(&mut io, &mut env, &mut ready) {
@@ -142,8 +182,26 @@ pub(crate) fn serve_connection(
             // then see whether the client went away meanwhile.
             std::thread::park_timeout(wait);
             peer_closed = osprey_rt::net::peer_closed(&stream);
+        } else if Arc::strong_count(&thread_waker) > 1
+            && alarm_for(&thread_waker, &mut alarm).is_some()
+        {
+            // Wanting input while another thread may wake the connection:
+            // wait for either, so a message queued elsewhere goes out now
+            // rather than after the read's timeout.
+            if thread_waker.woken.swap(false, Ordering::AcqRel) {
+                readable = false;
+                continue;
+            }
+            let rx = alarm.as_ref().expect("made above");
+            match osprey_rt::net::wait_readable_or(&stream, rx, wait) {
+                Ok((socket, _)) => readable = socket,
+                Err(_) => break,
+            }
+            let mut sink = [0u8; 64];
+            while matches!((&*rx).read(&mut sink), Ok(n) if n > 0) {}
+            thread_waker.woken.store(false, Ordering::Release);
         }
-        // Wanting input: the next turn's read blocks (at most CHECK_INTERVAL).
+        // Otherwise the next turn's read blocks (at most CHECK_INTERVAL).
     }
     connection.release(pools, config);
 }

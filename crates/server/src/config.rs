@@ -133,6 +133,21 @@ pub const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
 /// See [`LINGER_TIMEOUT`].
 pub const LINGER_BYTES: usize = 1 << 20;
 
+/// A WebSocket client that has sent nothing for this long is pinged (RFC 6455
+/// §5.5.2); any frame it sends restarts the clock. 30 s keeps NAT and proxy
+/// mappings alive (they commonly drop idle flows after 60 s or more) at a
+/// cost of one small frame per idle connection per interval.
+pub const WS_PING_INTERVAL: Duration = Duration::from_secs(30);
+
+/// After a ping, a WebSocket client that sends nothing (a pong or anything
+/// else) for this long is dead: the connection is closed and its handler
+/// told 1006. 20 s allows for a slow mobile network.
+pub const WS_PONG_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// After our close frame, how long the client has to send its own (RFC 6455
+/// §7.1.2) before the connection is closed anyway.
+pub const WS_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Everything configurable about a server.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -190,6 +205,12 @@ pub struct Config {
     pub linger_timeout: Duration,
     /// See [`LINGER_BYTES`].
     pub linger_bytes: usize,
+    /// See [`WS_PING_INTERVAL`].
+    pub ws_ping_interval: Duration,
+    /// See [`WS_PONG_TIMEOUT`].
+    pub ws_pong_timeout: Duration,
+    /// See [`WS_CLOSE_TIMEOUT`].
+    pub ws_close_timeout: Duration,
     /// Listen backlog (`osprey_rt::net::DEFAULT_BACKLOG`).
     pub backlog: i32,
     /// The `Server` header value; `None` sends none.
@@ -226,6 +247,9 @@ impl Default for Config {
             read_per_turn: READ_PER_TURN,
             linger_timeout: LINGER_TIMEOUT,
             linger_bytes: LINGER_BYTES,
+            ws_ping_interval: WS_PING_INTERVAL,
+            ws_pong_timeout: WS_PONG_TIMEOUT,
+            ws_close_timeout: WS_CLOSE_TIMEOUT,
             backlog: osprey_rt::net::DEFAULT_BACKLOG,
             server_name: Some("osprey".into()),
         }

@@ -442,7 +442,9 @@ impl Connection {
                 // One chance for the 408 to go out, then linger or close.
                 ready.writable = true;
                 match self.turn(io, env, ready) {
-                    Turn::Wait { .. } | Turn::Requeue if self.lingering.is_none() => {
+                    Turn::Wait { .. } | Turn::Requeue
+                        if self.lingering.is_none() && expiry.ends_connection() =>
+                    {
                         self.close_now(env.pools, config)
                     }
                     turn => turn,

@@ -24,7 +24,8 @@
 // connection, time, upgrade, incoming -> body (upgrade) -> response (body, cookie, mime)
 // -> error (response) -> reply (error, response) -> request (error, percent,
 // cookie, connection, time, incoming) -> handler (error, reply, request, response; the
-// middleware composition lives here too) -> router (handler, percent).
+// middleware composition lives here too) -> router (handler, percent) ->
+// websocket (handler, reply, request, response; upgrade names its session).
 mod body;
 pub mod coding;
 mod connection;
@@ -40,6 +41,7 @@ mod response;
 mod router;
 mod time;
 mod upgrade;
+pub mod websocket;
 
 pub use body::{Body, BodySender, BodySource, FileBody, Part, SendError};
 pub use connection::{ConnectionInfo, TlsInfo};

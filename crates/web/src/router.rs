@@ -754,6 +754,19 @@ impl Router {
         self
     }
 
+    /// A WebSocket endpoint at `pattern` (a GET route): each connection gets
+    /// the handler `make` builds from its upgrade request; a request that is
+    /// not a valid handshake gets 400 or 426 (see
+    /// [`crate::websocket::endpoint`], whose settings and subprotocols a
+    /// `get` route can set).
+    pub fn ws<F, H>(self, pattern: &str, make: F) -> Router
+    where
+        F: Fn(&mut Request) -> H + Send + Sync + 'static,
+        H: crate::websocket::WsHandler,
+    {
+        self.get(pattern, crate::websocket::endpoint(make))
+    }
+
     /// Mounts `child`'s routes under `prefix` (`/api` + `/users` →
     /// `/api/users`; the child's `/` becomes `/api`). The child's middleware
     /// wraps its routes and the router's own answers on its paths; its

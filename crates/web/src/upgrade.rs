@@ -19,4 +19,12 @@ pub trait Upgraded: Send + 'static {
     fn on_eof(&mut self, out: &mut Vec<u8>) {
         let _ = out;
     }
+
+    /// The WebSocket session this is, if it is one
+    /// ([`crate::websocket::Upgrade::accept`]): a server with a WebSocket
+    /// machine of its own runs it there (pings, timeouts, a send queue)
+    /// instead of as bytes. Other protocols keep the default.
+    fn take_websocket(&mut self) -> Option<crate::websocket::Session> {
+        None
+    }
 }

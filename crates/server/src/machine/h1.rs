@@ -30,6 +30,7 @@ use osprey_web::{
 };
 
 use super::raw::Raw;
+use super::ws::Ws;
 use super::{AnyMachine, Cx, Expiry, Machine, Next, Pools};
 use crate::buffers::Buffers;
 use crate::config::Config;
@@ -794,7 +795,16 @@ fn switch(st: &mut State, body: Body, cx: &Cx<'_>, out: &mut Out, response: &Res
         BodyLength::Empty,
         &encode_config(cx),
     ) {
-        Ok(_) => st.phase = Phase::Switched(Some(AnyMachine::Raw(Box::new(Raw::new(protocol))))),
+        Ok(_) => {
+            let mut protocol = protocol;
+            // A WebSocket runs as a machine of its own; any other protocol
+            // as bytes.
+            let next = match protocol.take_websocket() {
+                Some(session) => AnyMachine::Ws(Box::new(Ws::new(session, cx.now))),
+                None => AnyMachine::Raw(Box::new(Raw::new(protocol))),
+            };
+            st.phase = Phase::Switched(Some(next));
+        }
         Err(e) => fail(st, e, cx, out),
     }
 }

@@ -16,6 +16,7 @@
 
 pub(crate) mod h1;
 pub(crate) mod raw;
+pub(crate) mod ws;
 
 use std::sync::Arc;
 use std::task::Waker;
@@ -49,6 +50,16 @@ pub(crate) enum Expiry {
     Header,
     /// A body arrives slower than the minimum rate: 408.
     Body,
+    /// A clock of the machine's own (a WebSocket's ping): the connection
+    /// goes on unless the machine finishes.
+    Timer,
+}
+
+impl Expiry {
+    /// Whether the connection ends once the machine has answered the expiry.
+    pub(crate) fn ends_connection(self) -> bool {
+        !matches!(self, Expiry::Timer)
+    }
 }
 
 /// Runs a blocking job off the current thread.
@@ -189,6 +200,8 @@ pub(crate) enum AnyMachine {
     /// A byte protocol a handler switched to with `101` (boxed: an idle
     /// connection's machine should cost a pointer).
     Raw(Box<raw::Raw>),
+    /// A WebSocket session (after the `101` of an accepted handshake).
+    Ws(Box<ws::Ws>),
 }
 
 macro_rules! each {
@@ -196,6 +209,7 @@ macro_rules! each {
         match $self {
             AnyMachine::H1($m) => $e,
             AnyMachine::Raw($m) => $e,
+            AnyMachine::Ws($m) => $e,
         }
     };
 }
