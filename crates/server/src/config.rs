@@ -133,6 +133,12 @@ pub const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
 /// See [`LINGER_TIMEOUT`].
 pub const LINGER_BYTES: usize = 1 << 20;
 
+/// Whether a cleartext listener accepts HTTP/2 with prior knowledge (h2c,
+/// RFC 9113 §3.3): a connection whose first bytes are the client preface
+/// speaks HTTP/2, any other HTTP/1.1. On by default: the preface cannot be
+/// mistaken for an HTTP/1.1 request.
+pub const H2C: bool = true;
+
 /// Everything configurable about a server.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -194,6 +200,11 @@ pub struct Config {
     pub backlog: i32,
     /// The `Server` header value; `None` sends none.
     pub server_name: Option<String>,
+    /// See [`H2C`].
+    pub h2c: bool,
+    /// HTTP/2's bounds and SETTINGS (`osprey_h2::limits`: concurrent
+    /// streams, windows, frame and header sizes, flood defences).
+    pub h2: osprey_h2::Config,
 }
 
 impl Default for Config {
@@ -228,6 +239,8 @@ impl Default for Config {
             linger_bytes: LINGER_BYTES,
             backlog: osprey_rt::net::DEFAULT_BACKLOG,
             server_name: Some("osprey".into()),
+            h2c: H2C,
+            h2: osprey_h2::Config::default(),
         }
     }
 }

@@ -37,6 +37,7 @@ use osprey_web::ConnectionInfo;
 use crate::buffers::{give_buffers, take_buffers, Buffers};
 use crate::config::Config;
 use crate::machine::h1::H1;
+use crate::machine::h2::H2;
 use crate::machine::{AnyMachine, Cx, Expiry, Machine, Next, Offload, Pools};
 use crate::service::Service;
 use crate::transport::{AnyTransport, Flushed, Io, Transport};
@@ -163,13 +164,15 @@ pub(crate) struct Connection {
     /// the machine from outside a turn resets it so that it runs.
     last_next: Next,
     lingering: Option<Linger>,
+    /// A cleartext connection whose first bytes are still to be looked at
+    /// for the HTTP/2 preface (h2c with prior knowledge, see `choose`).
+    sniffing: bool,
 }
 
 impl Connection {
     /// A new HTTP/1.1 connection over `transport`, accepted at `now`.
     pub fn new(transport: AnyTransport, info: ConnectionInfo, now: Instant) -> Connection {
         Connection {
-            transport,
             machine: AnyMachine::H1(H1::default()),
             bufs: None,
             info: Arc::new(info),
@@ -180,6 +183,8 @@ impl Connection {
             write_checked: now,
             last_next: Next::Read,
             lingering: None,
+            sniffing: matches!(transport, AnyTransport::Plain(_)),
+            transport,
         }
     }
 
@@ -218,6 +223,10 @@ impl Connection {
                 Ok(true) => {
                     if let Some(tls) = self.transport.tls_info() {
                         let mut info = (*self.info).clone();
+                        // ALPN `h2` (RFC 9113 §3.2): the connection speaks HTTP/2.
+                        if tls.alpn.as_deref() == Some(b"h2") {
+                            self.machine = AnyMachine::H2(Box::new(H2::new(config, now)));
+                        }
                         info.tls = Some(Box::new(tls));
                         self.info = Arc::new(info);
                     }
@@ -255,8 +264,14 @@ impl Connection {
         let mut next = self.last_next;
         loop {
             let mut progressed = false;
+            if run && self.sniffing && !choose(&mut self.machine, config, now, bufs.input.data()) {
+                // Not yet known whether this is HTTP/2: read more first.
+                run = false;
+                next = Next::Read;
+            }
             if run {
                 run = false;
+                self.sniffing = false;
                 next = self.machine.process(&mut cx, bufs);
                 if let Some(successor) = self.machine.handoff() {
                     self.machine.release(cx.pools, config);
@@ -536,6 +551,24 @@ impl Connection {
             read: true,
             write: false,
         }
+    }
+}
+
+/// Chooses the protocol of a cleartext connection from its first bytes
+/// (RFC 9113 §3.3): the client preface means HTTP/2, anything else HTTP/1.1
+/// (the machine it has). False while the bytes so far are a prefix of the
+/// preface: read more first.
+fn choose(machine: &mut AnyMachine, config: &Config, now: Instant, input: &[u8]) -> bool {
+    if !config.h2c {
+        return true;
+    }
+    match osprey_h2::detect_preface(input) {
+        osprey_h2::PrefaceMatch::NeedMore => false,
+        osprey_h2::PrefaceMatch::Yes => {
+            *machine = AnyMachine::H2(Box::new(H2::new(config, now)));
+            true
+        }
+        osprey_h2::PrefaceMatch::No => true,
     }
 }
 
