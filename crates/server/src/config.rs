@@ -139,6 +139,14 @@ pub const LINGER_BYTES: usize = 1 << 20;
 /// mistaken for an HTTP/1.1 request.
 pub const H2C: bool = true;
 
+/// Request bodies gathered whole (`BodyMode::Whole`) that one HTTP/2
+/// connection may hold at once, across its streams (at least `max_body`, so
+/// one body up to the limit always fits). A stream whose body would pass it
+/// is reset with REFUSED_STREAM (RFC 9113 §8.7: not processed, safe to
+/// retry). Without it, 100 concurrent streams could make one connection hold
+/// 100 times `max_body`.
+pub const H2_GATHERED_BODIES: u64 = 32 * 1024 * 1024;
+
 /// Everything configurable about a server.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -202,6 +210,8 @@ pub struct Config {
     pub server_name: Option<String>,
     /// See [`H2C`].
     pub h2c: bool,
+    /// See [`H2_GATHERED_BODIES`].
+    pub h2_gathered_bodies: u64,
     /// HTTP/2's bounds and SETTINGS (`osprey_h2::limits`: concurrent
     /// streams, windows, frame and header sizes, flood defences).
     pub h2: osprey_h2::Config,
@@ -240,6 +250,7 @@ impl Default for Config {
             backlog: osprey_rt::net::DEFAULT_BACKLOG,
             server_name: Some("osprey".into()),
             h2c: H2C,
+            h2_gathered_bodies: H2_GATHERED_BODIES,
             h2: osprey_h2::Config::default(),
         }
     }

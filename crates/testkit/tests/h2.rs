@@ -36,7 +36,10 @@ struct Site {
 
 impl Site {
     fn start(model: &str, tls: bool, extra: &[&str]) -> Site {
-        let mut args: Vec<String> = vec!["--max-body".into(), "100000000".into()];
+        let mut args: Vec<String> = Vec::new();
+        if !extra.contains(&"--max-body") {
+            args.extend(["--max-body".into(), "100000000".into()]);
+        }
         let ca = tls.then(|| {
             let ca = TestCa::new("Osprey h2 test CA");
             let dir = tempfile::tempdir().unwrap();
@@ -441,6 +444,43 @@ fn body_limits(model: &str) {
     assert_eq!(c.responses(&[3])[&3].1, b"Hello, World!");
 }
 
+/// Whole bodies held by one connection are bounded across its streams: the
+/// stream that would pass the bound is refused (REFUSED_STREAM, safe to
+/// retry) and the others are served.
+fn gathered_bodies_bounded(model: &str) {
+    let site = Site::start(
+        model,
+        false,
+        &["--max-body", "200000", "--h2-gathered", "300000"],
+    );
+    let mut c = Client::h2c(site.server.addr);
+    let body = vec![7u8; 150_000];
+    let mut wire = Vec::new();
+    for id in [1, 3, 5] {
+        wire.extend(c.headers(id, "POST", "/sha256", false));
+        let send = if id == 5 { &body[..10] } else { &body[..] };
+        for piece in send.chunks(16_384) {
+            osprey_h2::frame::Data::new(id, Bytes::copy_from_slice(piece), false).encode(&mut wire);
+        }
+    }
+    c.send(&wire);
+    assert_eq!(c.reset_of(5), ErrorCode::REFUSED_STREAM);
+    let mut end = Vec::new();
+    for id in [1, 3] {
+        osprey_h2::frame::Data::new(id, Bytes::new(), true).encode(&mut end);
+    }
+    c.send(&end);
+    let got = c.responses(&[1, 3]);
+    let hex: String = Sha256::digest(&body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    for id in [1, 3] {
+        assert_eq!(got[&id].0, 200);
+        assert_eq!(got[&id].1, format!("150000 {hex}").as_bytes());
+    }
+}
+
 // ----- protocol violations ---------------------------------------------------
 
 /// Whether a new connection is served after a violation on another.
@@ -601,6 +641,7 @@ macro_rules! per_model {
             #[test] fn slow_stream_alone() { super::slow_stream_alone(m(), false) }
             #[test] fn slow_blocking_stream_alone() { super::slow_stream_alone(m(), true) }
             #[test] fn body_limits() { super::body_limits(m()) }
+            #[test] fn gathered_bodies_bounded() { super::gathered_bodies_bounded(m()) }
             #[test] fn violations() { super::violations(m()) }
             #[test] fn graceful_shutdown() { super::graceful_shutdown(m()) }
         }

@@ -101,6 +101,8 @@ struct Stream {
     head: bool,
     sink: Sink,
     received: u64,
+    /// Body bytes gathered into `request` (counted in `H2::gathered`).
+    gathered: u64,
     phase: Phase,
     out: Outgoing,
 }
@@ -127,6 +129,8 @@ pub(crate) struct H2 {
     head: Vec<u8>,
     /// File content read for one DATA frame.
     scratch: Vec<u8>,
+    /// Whole bodies held by all streams (`Config::h2_gathered_bodies`).
+    gathered: u64,
     /// When the connection last had no stream (the idle timeout's start).
     idle_since: Instant,
     /// The connection ends once its output is written.
@@ -143,6 +147,7 @@ impl H2 {
             ready: VecDeque::new(),
             head: Vec::new(),
             scratch: Vec::new(),
+            gathered: 0,
             idle_since: now,
             closing: false,
         }
@@ -168,6 +173,7 @@ impl H2 {
     /// reply is cancelled, a body consumer told the body failed).
     fn forget(&mut self, id: u32) {
         if let Some(st) = self.streams.remove(&id) {
+            self.gathered -= st.gathered;
             if let Sink::Stream { feeder, .. } = &st.sink {
                 feeder.fail(std::io::ErrorKind::ConnectionAborted);
             }
@@ -274,6 +280,7 @@ impl H2 {
                 Sink::Discard
             },
             received: 0,
+            gathered: 0,
             phase: Phase::Gathering,
             out: Outgoing::default(),
         };
@@ -340,6 +347,17 @@ impl H2 {
                 self.refuse(cx, id, Status::CONTENT_TOO_LARGE);
             }
             return;
+        }
+        if matches!(st.sink, Sink::Whole) {
+            let bound = cx.config().h2_gathered_bodies.max(st.limit);
+            if self.gathered + len as u64 > bound {
+                // The connection holds enough bodies: this request was not
+                // processed and may be retried (RFC 9113 §8.7).
+                let _ = self.conn.reset(id, ErrorCode::REFUSED_STREAM);
+                return self.forget(id);
+            }
+            self.gathered += len as u64;
+            st.gathered += len as u64;
         }
         match &mut st.sink {
             Sink::Whole => {
@@ -510,6 +528,7 @@ impl H2 {
             let _ = self.conn.reset(id, ErrorCode::NO_ERROR);
         }
         if let Some(mut st) = self.streams.remove(&id) {
+            self.gathered -= st.gathered;
             // A streamed body its handler never took is not wanted.
             drop(st.request.body_stream());
         }
@@ -735,6 +754,7 @@ impl Machine for H2 {
         if self.closing || self.conn.should_close() {
             self.closing = true;
             self.streams.clear();
+            self.gathered = 0;
             Next::Close
         } else if full || bufs.out.len() as usize >= high_water {
             Next::Write
