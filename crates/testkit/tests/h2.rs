@@ -2,9 +2,11 @@
 //! over cleartext with prior knowledge (h2c) — GET, HEAD, POST, 32 MiB both
 //! ways, file bodies, 100 transfers multiplexed on one connection —; a raw
 //! frame client (built from osprey-h2's frame and HPACK codecs) opening 100
-//! concurrent streams that each get their own body, a slow stream that does
-//! not hold up the others, and RFC 9113 violations answered with the exact
-//! GOAWAY code while the server goes on serving other connections.
+//! concurrent streams that each get their own body, small flow-control
+//! windows granted a frame at a time, a slow stream that does not hold up
+//! the others, the bounds on request bodies, graceful shutdown, and RFC 9113
+//! violations answered with the exact GOAWAY or RST_STREAM code while the
+//! server goes on serving other connections.
 //!
 //! curl must be built with HTTP/2 (nghttp2); a curl without it fails these
 //! tests rather than skipping them.
@@ -226,7 +228,14 @@ impl Client<TcpStream> {
 }
 
 impl<S: Read + Write> Client<S> {
+    /// A client with 1 GiB windows: flow control never holds the server.
     fn over(sock: S) -> Client<S> {
+        Client::with_window(sock, 1 << 30, 1 << 30)
+    }
+
+    /// A client whose streams start with `window` octets of credit and whose
+    /// connection window is raised by `increment` (0: the default 65,535).
+    fn with_window(sock: S, window: u32, increment: u32) -> Client<S> {
         let mut c = Client {
             sock,
             input: BytesMut::new(),
@@ -236,15 +245,17 @@ impl<S: Read + Write> Client<S> {
         };
         let mut out = PREFACE.to_vec();
         Settings {
-            initial_window_size: Some(1 << 30),
+            initial_window_size: Some(window),
             ..Settings::default()
         }
         .encode(&mut out);
-        WindowUpdate {
-            stream_id: 0,
-            increment: 1 << 30,
+        if increment > 0 {
+            WindowUpdate {
+                stream_id: 0,
+                increment,
+            }
+            .encode(&mut out);
         }
-        .encode(&mut out);
         c.send(&out);
         c
     }
@@ -428,6 +439,76 @@ fn slow_stream_alone(model: &str, blocking: bool) {
     let slow = c.responses(&[1]);
     assert_eq!(slow[&1].0, 200);
     assert!(slow[&1].2 - t0 >= Duration::from_millis(1900));
+}
+
+/// Small flow-control windows (RFC 9113 §6.9): streams of every body kind
+/// (bytes, a file, a stream) wait for credit, stream by stream and on the
+/// connection, and finish as the client grants it a little at a time; no
+/// DATA frame ever exceeds the credit given.
+fn flow_control(model: &str) {
+    let site = Site::start(model, false, &[]);
+    let sock = TcpStream::connect(site.server.addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut c = Client::with_window(sock, 1000, 0);
+    let len = 300_000usize;
+    let paths = [
+        (1, format!("/big?bytes={len}")),
+        (3, format!("/file?bytes={len}")),
+        (5, format!("/stream?bytes={len}&chunk=7000")),
+    ];
+    for (id, path) in &paths {
+        c.get(*id, path);
+    }
+    let mut bodies: HashMap<u32, Vec<u8>> = HashMap::new();
+    let mut credit: HashMap<u32, i64> = paths.iter().map(|(id, _)| (*id, 1000)).collect();
+    let mut connection: i64 = 65_535;
+    let mut ended = 0;
+    while ended < paths.len() {
+        match c.frame().expect("connection closed") {
+            Frame::Data(d) => {
+                let n = d.data.len() as u32;
+                let stream = credit.get_mut(&d.stream_id).unwrap();
+                *stream -= n as i64;
+                connection -= n as i64;
+                assert!(*stream >= 0 && connection >= 0, "DATA beyond the credit");
+                bodies
+                    .entry(d.stream_id)
+                    .or_default()
+                    .extend_from_slice(&d.data);
+                if d.end_stream {
+                    ended += 1;
+                }
+                // Grant what was consumed, in small steps.
+                if n > 0 {
+                    let mut out = Vec::new();
+                    for stream_id in [d.stream_id, 0] {
+                        WindowUpdate {
+                            stream_id,
+                            increment: n,
+                        }
+                        .encode(&mut out);
+                    }
+                    *stream += n as i64;
+                    connection += n as i64;
+                    c.send(&out);
+                }
+            }
+            Frame::Settings(s) if !s.ack => {
+                let mut out = Vec::new();
+                Settings::ack().encode(&mut out);
+                c.send(&out);
+            }
+            Frame::GoAway(g) => panic!("GOAWAY {:?}", g.code),
+            Frame::RstStream(r) => panic!("RST_STREAM {:?}", r.code),
+            _ => {}
+        }
+    }
+    for (id, path) in &paths {
+        let body = &bodies[id];
+        assert_eq!(body.len(), len, "{path}");
+        assert!(is_pattern(body), "{path}");
+    }
 }
 
 /// A request body over the route's limit is refused on its stream with 413,
@@ -641,6 +722,7 @@ macro_rules! per_model {
             #[test] fn slow_stream_alone() { super::slow_stream_alone(m(), false) }
             #[test] fn slow_blocking_stream_alone() { super::slow_stream_alone(m(), true) }
             #[test] fn body_limits() { super::body_limits(m()) }
+            #[test] fn flow_control() { super::flow_control(m()) }
             #[test] fn gathered_bodies_bounded() { super::gathered_bodies_bounded(m()) }
             #[test] fn violations() { super::violations(m()) }
             #[test] fn graceful_shutdown() { super::graceful_shutdown(m()) }
