@@ -15,12 +15,14 @@ pub enum Version {
 }
 
 impl Version {
-    /// The version as written on a request or status line.
+    /// The version as written on a request or status line; HTTP/2 has no
+    /// such line, and is written `HTTP/2.0` as access logs and CGI's
+    /// `SERVER_PROTOCOL` do.
     pub fn as_str(self) -> &'static str {
         match self {
             Version::Http10 => "HTTP/1.0",
             Version::Http11 => "HTTP/1.1",
-            Version::Http2 => "HTTP/2",
+            Version::Http2 => "HTTP/2.0",
         }
     }
 }

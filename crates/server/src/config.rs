@@ -148,6 +148,20 @@ pub const WS_PONG_TIMEOUT: Duration = Duration::from_secs(20);
 /// §7.1.2) before the connection is closed anyway.
 pub const WS_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Whether a cleartext listener accepts HTTP/2 with prior knowledge (h2c,
+/// RFC 9113 §3.3): a connection whose first bytes are the client preface
+/// speaks HTTP/2, any other HTTP/1.1. On by default: the preface cannot be
+/// mistaken for an HTTP/1.1 request.
+pub const H2C: bool = true;
+
+/// Request bodies gathered whole (`BodyMode::Whole`) that one HTTP/2
+/// connection may hold at once, across its streams (at least `max_body`, so
+/// one body up to the limit always fits). A stream whose body would pass it
+/// is reset with REFUSED_STREAM (RFC 9113 §8.7: not processed, safe to
+/// retry). Without it, 100 concurrent streams could make one connection hold
+/// 100 times `max_body`.
+pub const H2_GATHERED_BODIES: u64 = 32 * 1024 * 1024;
+
 /// Everything configurable about a server.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -215,6 +229,13 @@ pub struct Config {
     pub backlog: i32,
     /// The `Server` header value; `None` sends none.
     pub server_name: Option<String>,
+    /// See [`H2C`].
+    pub h2c: bool,
+    /// See [`H2_GATHERED_BODIES`].
+    pub h2_gathered_bodies: u64,
+    /// HTTP/2's bounds and SETTINGS (`osprey_h2::limits`: concurrent
+    /// streams, windows, frame and header sizes, flood defences).
+    pub h2: osprey_h2::Config,
 }
 
 impl Default for Config {
@@ -252,6 +273,9 @@ impl Default for Config {
             ws_close_timeout: WS_CLOSE_TIMEOUT,
             backlog: osprey_rt::net::DEFAULT_BACKLOG,
             server_name: Some("osprey".into()),
+            h2c: H2C,
+            h2_gathered_bodies: H2_GATHERED_BODIES,
+            h2: osprey_h2::Config::default(),
         }
     }
 }

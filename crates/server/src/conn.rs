@@ -37,6 +37,7 @@ use osprey_web::ConnectionInfo;
 use crate::buffers::{give_buffers, take_buffers, Buffers};
 use crate::config::Config;
 use crate::machine::h1::H1;
+use crate::machine::h2::H2;
 use crate::machine::{AnyMachine, Cx, Expiry, Machine, Next, Offload, Pools};
 use crate::service::Service;
 use crate::transport::{AnyTransport, Flushed, Io, Transport};
@@ -163,13 +164,15 @@ pub(crate) struct Connection {
     /// the machine from outside a turn resets it so that it runs.
     last_next: Next,
     lingering: Option<Linger>,
+    /// A cleartext connection whose first bytes are still to be looked at
+    /// for the HTTP/2 preface (h2c with prior knowledge, see `choose`).
+    sniffing: bool,
 }
 
 impl Connection {
     /// A new HTTP/1.1 connection over `transport`, accepted at `now`.
     pub fn new(transport: AnyTransport, info: ConnectionInfo, now: Instant) -> Connection {
         Connection {
-            transport,
             machine: AnyMachine::H1(H1::default()),
             bufs: None,
             info: Arc::new(info),
@@ -180,6 +183,8 @@ impl Connection {
             write_checked: now,
             last_next: Next::Read,
             lingering: None,
+            sniffing: matches!(transport, AnyTransport::Plain(_)),
+            transport,
         }
     }
 
@@ -218,6 +223,10 @@ impl Connection {
                 Ok(true) => {
                     if let Some(tls) = self.transport.tls_info() {
                         let mut info = (*self.info).clone();
+                        // ALPN `h2` (RFC 9113 §3.2): the connection speaks HTTP/2.
+                        if tls.alpn.as_deref() == Some(b"h2") {
+                            self.machine = AnyMachine::H2(Box::new(H2::new(config, now)));
+                        }
                         info.tls = Some(Box::new(tls));
                         self.info = Arc::new(info);
                     }
@@ -255,8 +264,14 @@ impl Connection {
         let mut next = self.last_next;
         loop {
             let mut progressed = false;
+            if run && self.sniffing && !choose(&mut self.machine, config, now, bufs.input.data()) {
+                // Not yet known whether this is HTTP/2: read more first.
+                run = false;
+                next = Next::Read;
+            }
             if run {
                 run = false;
+                self.sniffing = false;
                 next = self.machine.process(&mut cx, bufs);
                 if let Some(successor) = self.machine.handoff() {
                     self.machine.release(cx.pools, config);
@@ -541,6 +556,24 @@ impl Connection {
     }
 }
 
+/// Chooses the protocol of a cleartext connection from its first bytes
+/// (RFC 9113 §3.3): the client preface means HTTP/2, anything else HTTP/1.1
+/// (the machine it has). False while the bytes so far are a prefix of the
+/// preface: read more first.
+fn choose(machine: &mut AnyMachine, config: &Config, now: Instant, input: &[u8]) -> bool {
+    if !config.h2c {
+        return true;
+    }
+    match osprey_h2::detect_preface(input) {
+        osprey_h2::PrefaceMatch::NeedMore => false,
+        osprey_h2::PrefaceMatch::Yes => {
+            *machine = AnyMachine::H2(Box::new(H2::new(config, now)));
+            true
+        }
+        osprey_h2::PrefaceMatch::No => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! The driver without sockets: an in-memory pipe as the socket, a clock
@@ -723,10 +756,15 @@ mod tests {
 
     impl Harness {
         fn new() -> Harness {
-            let config = Config {
+            Harness::with(|_| {})
+        }
+
+        fn with(change: impl FnOnce(&mut Config)) -> Harness {
+            let mut config = Config {
                 server_name: None,
                 ..Config::default()
             };
+            change(&mut config);
             let now = Instant::now();
             Harness {
                 workers: NoWorkers,
@@ -1121,5 +1159,100 @@ mod tests {
         assert_eq!(turn, Turn::Closed);
         assert!(responder.is_cancelled());
         assert_eq!(h.pipe.take(), "");
+    }
+
+    /// The frames the server wrote, decoded: (type, stream, flags, payload).
+    fn h2_frames(written: &[u8]) -> Vec<osprey_h2::frame::Frame> {
+        let mut buf = bytes::BytesMut::from(written);
+        let decoder = osprey_h2::frame::FrameDecoder::new(1 << 14);
+        let mut frames = Vec::new();
+        while let Some(f) = decoder.decode(&mut buf).unwrap() {
+            frames.push(f);
+        }
+        assert!(buf.is_empty(), "a partial frame was written");
+        frames
+    }
+
+    /// A client's preface, SETTINGS and `GET path` on stream 1.
+    fn h2_get(path: &str) -> Vec<u8> {
+        let mut out = osprey_h2::PREFACE.to_vec();
+        osprey_h2::frame::Settings::default().encode(&mut out);
+        let mut block = bytes::BytesMut::new();
+        osprey_h2::hpack::Encoder::new(4096).encode(
+            [
+                (&b":method"[..], &b"GET"[..], false),
+                (b":scheme", b"http", false),
+                (b":path", path.as_bytes(), false),
+                (b":authority", b"x", false),
+            ],
+            &mut block,
+        );
+        osprey_h2::frame::Headers::new(1, block.freeze(), true, true).encode(&mut out);
+        out
+    }
+
+    #[test]
+    fn h2c_preface_chooses_http2_and_idle_ends_with_goaway() {
+        use osprey_h2::frame::Frame;
+        let mut h = Harness::new();
+        let request = h2_get("/a");
+        // A prefix of the preface decides nothing: no machine runs.
+        h.pipe.send(&request[..10]);
+        h.turn(READY);
+        assert!(h.pipe.written.is_empty());
+        h.pipe.send(&request[10..]);
+        h.turn(READY);
+        let frames = h2_frames(&std::mem::take(&mut h.pipe.written));
+        // RFC 9113 §3.4: our SETTINGS first; then the answer on stream 1.
+        assert!(matches!(&frames[0], Frame::Settings(s) if !s.ack));
+        let headers = frames
+            .iter()
+            .find_map(|f| match f {
+                Frame::Headers(h) => Some(h.clone()),
+                _ => None,
+            })
+            .expect("a response head");
+        assert_eq!(headers.stream_id, 1);
+        let fields = osprey_h2::hpack::Decoder::new(4096, 1 << 16)
+            .decode(&headers.fragment)
+            .unwrap()
+            .fields;
+        assert_eq!(
+            (&fields[0].name[..], &fields[0].value[..]),
+            (&b":status"[..], &b"200"[..])
+        );
+        let data: Vec<&osprey_h2::frame::Data> = frames
+            .iter()
+            .filter_map(|f| match f {
+                Frame::Data(d) => Some(d),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(data.len(), 1);
+        assert_eq!(
+            (&data[0].data[..], data[0].end_stream),
+            (&b"hi /a"[..], true)
+        );
+
+        // No stream for the keep-alive time: GOAWAY NO_ERROR, then close.
+        h.advance(h.service.config.keep_alive_timeout + Duration::from_millis(1));
+        let turn = h.expire();
+        let frames = h2_frames(&std::mem::take(&mut h.pipe.written));
+        assert!(
+            matches!(frames.last(), Some(Frame::GoAway(g)) if g.code == osprey_h2::ErrorCode::NO_ERROR && g.last_stream_id == 1),
+            "{frames:?}"
+        );
+        // Closed, or lingering so that the GOAWAY is read before the close.
+        assert!(turn == Turn::Closed || h.conn.lingering.is_some());
+    }
+
+    #[test]
+    fn h2c_off_leaves_the_preface_to_http1() {
+        let mut h = Harness::with(|c| c.h2c = false);
+        h.pipe.send(&h2_get("/a"));
+        h.turn(READY);
+        let out = h.pipe.take();
+        assert!(out.starts_with("HTTP/1.1 "), "{out}");
+        assert!(!out.starts_with("HTTP/1.1 200"), "{out}");
     }
 }

@@ -63,11 +63,12 @@ impl Site {
         )
     }
 
-    /// curl with the test CA, resolving localhost to the server.
+    /// curl with the test CA, resolving localhost to the server, speaking
+    /// HTTP/1.1 (HTTP/2 over TLS is tests/h2.rs's).
     fn curl(&self, args: &[&str]) -> std::process::Output {
         let ca = self.ca_file();
         let out = Command::new("curl")
-            .args(["-sS", "--max-time", "60", "--cacert"])
+            .args(["-sS", "--http1.1", "--max-time", "60", "--cacert"])
             .arg(&ca)
             .args(args)
             .output()

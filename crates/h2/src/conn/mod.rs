@@ -1079,6 +1079,19 @@ impl Connection {
         Ok(n)
     }
 
+    /// The application has content for `stream_id` but
+    /// [`send_capacity`](Self::send_capacity) is 0 (it does not read a file
+    /// or pull a stream it could not send): report [`Event::SendReady`] when
+    /// a WINDOW_UPDATE makes room (RFC 9113 §6.9), as after a short
+    /// `send_data`.
+    pub fn want_send(&mut self, stream_id: u32) {
+        if let Some(s) = self.streams.get_mut(&stream_id) {
+            if s.state.can_send() && s.responded {
+                s.blocked = true;
+            }
+        }
+    }
+
     /// Octets `send_data` would take now on `stream_id`.
     pub fn send_capacity(&self, stream_id: u32) -> usize {
         self.streams.get(&stream_id).map_or(0, |s| {

@@ -1501,3 +1501,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn want_send_reports_send_ready_without_data() {
+    let (mut c, mut cl) = open(Config::default());
+    c.recv(&settings(Settings {
+        initial_window_size: Some(0),
+        ..Settings::default()
+    }))
+    .unwrap();
+    c.recv(&cl.get(1)).unwrap();
+    events(&mut c);
+    c.send_response(1, Status::OK, &HeaderMap::new(), false)
+        .unwrap();
+    assert_eq!(c.send_capacity(1), 0);
+    // Nothing was attempted: a WINDOW_UPDATE reports nothing...
+    c.recv(&window_update(1, 5)).unwrap();
+    assert_eq!(events(&mut c), []);
+    assert_eq!(c.send_data(1, &[7; 5], false), Ok(5));
+    // ...unless the application said it waits for room (RFC 9113 §6.9).
+    c.want_send(1);
+    c.recv(&window_update(1, 5)).unwrap();
+    assert_eq!(events(&mut c), [Event::SendReady { stream_id: 1 }]);
+}

@@ -105,8 +105,26 @@ pub struct ServeArgs {
     /// Time for a client to complete the TLS handshake, e.g. 10s.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub tls_handshake_timeout: Option<std::time::Duration>,
+    /// HTTP/2 with prior knowledge on cleartext listeners (h2c): on or off.
+    #[arg(
+        long,
+        value_name = "on|off",
+        value_parser = parse_on_off,
+        default_value = "on",
+        action = clap::ArgAction::Set
+    )]
+    pub h2c: bool,
     #[command(flatten)]
     pub tls: tls::TlsArgs,
+}
+
+/// `on` or `off`.
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("{s:?}: expected on or off")),
+    }
 }
 
 /// `--log-format` values.

@@ -157,6 +157,7 @@ fn config(args: &ServeArgs) -> Config {
     if let Some(d) = args.tls_handshake_timeout {
         config.tls_handshake_timeout = d;
     }
+    config.h2c = args.h2c;
     config
 }
 

@@ -15,6 +15,7 @@
 //! [`AnyMachine`].
 
 pub(crate) mod h1;
+pub(crate) mod h2;
 pub(crate) mod raw;
 pub(crate) mod ws;
 
@@ -193,10 +194,12 @@ pub(crate) trait Machine {
     fn release(&mut self, pools: &mut Pools, config: &Config);
 }
 
-/// Every machine a connection can hold (HTTP/2 and WebSocket join here).
+/// Every machine a connection can hold (WebSocket joins here).
 pub(crate) enum AnyMachine {
     /// HTTP/1.1.
     H1(h1::H1),
+    /// HTTP/2 (boxed: its protocol state is large).
+    H2(Box<h2::H2>),
     /// A byte protocol a handler switched to with `101` (boxed: an idle
     /// connection's machine should cost a pointer).
     Raw(Box<raw::Raw>),
@@ -208,6 +211,7 @@ macro_rules! each {
     ($self:ident, $m:ident => $e:expr) => {
         match $self {
             AnyMachine::H1($m) => $e,
+            AnyMachine::H2($m) => $e,
             AnyMachine::Raw($m) => $e,
             AnyMachine::Ws($m) => $e,
         }

@@ -11,7 +11,8 @@
 //! The defaults are what a scanner grades A+ (docs/tls.md has the reasons):
 //! TLS 1.2 and 1.3 only, forward-secret AEAD suites only (rustls offers no
 //! other), the server's order of preference, resumption by tickets with
-//! rotating keys and by a bounded session cache, and ALPN `http/1.1`.
+//! rotating keys and by a bounded session cache, and ALPN `h2` then
+//! `http/1.1` (HTTP/2 is preferred; `TlsBuilder::alpn` changes the list).
 //!
 //! The bytes themselves are moved by the TLS transport
 //! (`transport::tls`); this module only decides what a handshake offers.
@@ -42,8 +43,9 @@ pub(crate) use watch::Reloader;
 /// nginx's `ssl_session_cache shared:SSL:10m` holds about 40,000.
 pub const TLS_SESSION_CACHE: usize = 20_000;
 
-/// ALPN protocols offered by default, in order of preference.
-pub const DEFAULT_ALPN: &[&[u8]] = &[b"http/1.1"];
+/// ALPN protocols offered by default, in order of preference: HTTP/2
+/// (RFC 9113 §3.2), then HTTP/1.1.
+pub const DEFAULT_ALPN: &[&[u8]] = &[b"h2", b"http/1.1"];
 
 /// The cryptography behind every TLS listener (docs/tls.md: measured
 /// against aws-lc-rs on this project's machines).

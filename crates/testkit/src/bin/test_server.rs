@@ -81,6 +81,9 @@ struct Args {
     tls_client_ca: Option<std::path::PathBuf>,
     #[arg(long)]
     tls_handshake_ms: Option<u64>,
+    /// Whole request bodies one HTTP/2 connection may hold at once.
+    #[arg(long)]
+    h2_gathered: Option<u64>,
 }
 
 /// The byte at offset `i` of every generated body.
@@ -352,6 +355,9 @@ fn main() {
     }
     if let Some(v) = args.tls_handshake_ms {
         config.tls_handshake_timeout = ms(v);
+    }
+    if let Some(v) = args.h2_gathered {
+        config.h2_gathered_bodies = v;
     }
     let tls = (!args.tls_cert.is_empty()).then(|| {
         let mut tls = TlsConfig::builder();
