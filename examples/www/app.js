@@ -1,5 +1,7 @@
 // Fills the bird list from /data/birds.json and records, for the browser test,
-// whether the hero image loaded (data-image on <body>).
+// whether the hero image loaded (data-image on <body>) and which protocol
+// brought the page and the list (data-protocol, data-json-protocol: "h2",
+// "http/1.1"), as the browser's Resource Timing reports it.
 "use strict";
 
 async function loadBirds() {
@@ -20,6 +22,8 @@ async function loadBirds() {
     }
     status.textContent = `Loaded ${birds.length} birds.`;
     status.dataset.state = "loaded";
+    const json = performance.getEntriesByName(response.url)[0];
+    if (json) document.body.dataset.jsonProtocol = json.nextHopProtocol;
   } catch (err) {
     status.textContent = `Could not load the list: ${err.message}`;
     status.dataset.state = "failed";
@@ -38,5 +42,11 @@ function checkImage() {
   }
 }
 
+function recordProtocol() {
+  const page = performance.getEntriesByType("navigation")[0];
+  if (page) document.body.dataset.protocol = page.nextHopProtocol;
+}
+
+recordProtocol();
 checkImage();
 loadBirds();

@@ -4,7 +4,9 @@
 //! image loaded and that the list was filled from the JSON, and saves a
 //! screenshot to `target/screenshots/demo-site.png`. The same page is then
 //! loaded over HTTPS from `osprey serve --tls-self-signed` (certificate
-//! errors ignored: the certificate is made for the test).
+//! errors ignored: the certificate is made for the test), where the page
+//! must also say (Resource Timing's `nextHopProtocol`) that it came over
+//! HTTP/2.
 //!
 //! Chromium comes from Debian's `chromium` package (`.ci/run` installs it).
 //! Without it this test fails — a test whose tool is missing must not pass —
@@ -75,8 +77,9 @@ fn browser_or_skip() -> Option<&'static str> {
     }
 }
 
-/// Loads the demo site at `url` and checks what the page rendered.
-fn check_demo_page(browser: &str, profile: &Path, url: &str, extra: &[&str]) {
+/// Loads the demo site at `url`, checks what the page rendered, and returns
+/// the DOM.
+fn check_demo_page(browser: &str, profile: &Path, url: &str, extra: &[&str]) -> String {
     let dom = run_chromium(browser, profile, &[extra, &["--dump-dom", url]].concat());
     assert!(
         dom.contains("<title>Osprey demo site</title>"),
@@ -94,6 +97,7 @@ fn check_demo_page(browser: &str, profile: &Path, url: &str, extra: &[&str]) {
     for bird in ["Osprey", "Pandion haliaetus", "Red kite", "Milvus milvus"] {
         assert!(dom.contains(bird), "{bird} missing from the list:\n{dom}");
     }
+    dom
 }
 
 fn serve_demo(extra: &[&str]) -> ServerProcess {
@@ -117,7 +121,9 @@ fn demo_site_renders_in_chromium() {
     let server = serve_demo(&[]);
     let profile = tempfile::tempdir().unwrap();
     let url = server.url("/");
-    check_demo_page(browser, profile.path(), &url, &[]);
+    let dom = check_demo_page(browser, profile.path(), &url, &[]);
+    // Cleartext: browsers speak HTTP/1.1 (they never try h2c).
+    assert!(dom.contains(r#"data-protocol="http/1.1""#), "{dom}");
 
     let shots = repo_root().join("target/screenshots");
     std::fs::create_dir_all(&shots).unwrap();
@@ -153,10 +159,17 @@ fn demo_site_renders_over_https_in_chromium() {
     ]);
     let profile = tempfile::tempdir().unwrap();
     let url = format!("https://localhost:{}/", server.addr.port());
-    check_demo_page(
+    let dom = check_demo_page(
         browser,
         profile.path(),
         &url,
         &["--ignore-certificate-errors"],
     );
+    // Over TLS the browser chose HTTP/2 by ALPN, for the page and the
+    // fetch the page made.
+    assert!(
+        dom.contains(r#"data-protocol="h2""#),
+        "not served over h2:\n{dom}"
+    );
+    assert!(dom.contains(r#"data-json-protocol="h2""#), "{dom}");
 }
