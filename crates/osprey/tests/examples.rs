@@ -239,8 +239,7 @@ fn hello_example_serves_https() {
     let ca = osprey_testkit::tls::TestCa::new("Examples CA");
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = ca.issue(&["localhost"]).write(dir.path(), "hello");
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let ca_file = ca.write_ca(dir.path());
     let server = ServerProcess::start(
         &example("hello"),
         &[

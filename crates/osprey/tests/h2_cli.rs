@@ -116,8 +116,7 @@ fn serve_over_h2_tls() {
     let ca = TestCa::new("Osprey h2 CLI CA");
     let certs = tempfile::tempdir().unwrap();
     let (cert, key) = ca.issue(&["localhost"]).write(certs.path(), "site");
-    let ca_file = certs.path().join("ca.pem");
-    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let ca_file = ca.write_ca(certs.path());
     let server = serve(
         dir.path(),
         &[

@@ -193,8 +193,7 @@ fn certificate_files_reload_on_sighup() {
     let ca = TestCa::new("CLI CA");
     let keys = tempfile::tempdir().unwrap();
     let (cert, key) = ca.issue(&["localhost"]).write(keys.path(), "site");
-    let ca_file = keys.path().join("ca.pem");
-    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let ca_file = ca.write_ca(keys.path());
     let server = serve(
         www.path(),
         &[

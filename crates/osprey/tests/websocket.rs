@@ -752,8 +752,7 @@ fn tls_echo(model: &str) {
     let ca = osprey_testkit::tls::TestCa::new("ws test CA");
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = ca.issue(&["127.0.0.1"]).write(dir.path(), "server");
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let ca_file = ca.write_ca(dir.path());
     let server = start_echo(
         model,
         &[

@@ -129,6 +129,14 @@ impl TestCa {
         }
     }
 
+    /// Writes this CA's certificate to `dir/ca.pem` (for `curl --cacert`)
+    /// and returns the path.
+    pub fn write_ca(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("ca.pem");
+        std::fs::write(&path, &self.pem).expect("write the CA certificate");
+        path
+    }
+
     /// A client configuration trusting this CA, offering `alpn`, with
     /// `client` as its certificate if given.
     pub fn client_config(&self, alpn: &[&[u8]], client: Option<&Issued>) -> Arc<ClientConfig> {

@@ -54,8 +54,7 @@ impl Site {
                 "--tls-key".into(),
                 key.to_str().unwrap().into(),
             ]);
-            let ca_file = dir.path().join("ca.pem");
-            std::fs::write(&ca_file, &ca.pem).unwrap();
+            let ca_file = ca.write_ca(dir.path());
             (ca, dir, ca_file)
         });
         args.extend(extra.iter().map(|s| s.to_string()));

@@ -46,9 +46,7 @@ impl Site {
     }
 
     fn ca_file(&self) -> PathBuf {
-        let path = self.dir.path().join("ca.pem");
-        std::fs::write(&path, &self.ca.pem).unwrap();
-        path
+        self.ca.write_ca(self.dir.path())
     }
 
     fn url(&self, path: &str) -> String {
