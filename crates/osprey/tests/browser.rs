@@ -13,68 +13,14 @@
 //! unless `OSPREY_SKIP_BROWSER=1` says, on a machine without a browser, to
 //! skip it.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
+use osprey_testkit::browser::{chromium_or_skip, run_chromium};
 use osprey_testkit::ServerProcess;
+use std::path::{Path, PathBuf};
 
 const OSPREY: &str = env!("CARGO_BIN_EXE_osprey");
 
-fn chromium() -> Option<&'static str> {
-    [
-        "/usr/bin/chromium",
-        "/usr/bin/chromium-browser",
-        "/usr/bin/google-chrome",
-    ]
-    .into_iter()
-    .find(|p| Path::new(p).exists())
-}
-
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Runs headless Chromium with the flags a closed network needs (no
-/// background connections, no first-run work) and `extra`.
-fn run_chromium(browser: &str, profile: &Path, extra: &[&str]) -> String {
-    let out = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            // Run the page's timers and fetches to completion before dumping.
-            "--virtual-time-budget=10000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(extra)
-        .output()
-        .expect("run chromium");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Chromium, or `None` when the test may be skipped (see the file's doc).
-fn browser_or_skip() -> Option<&'static str> {
-    match chromium() {
-        Some(b) => Some(b),
-        None if std::env::var_os("OSPREY_SKIP_BROWSER").is_some_and(|v| v == "1") => {
-            eprintln!("SKIPPED (OSPREY_SKIP_BROWSER=1): no Chromium");
-            None
-        }
-        None => {
-            panic!("no Chromium: apt-get install chromium, or set OSPREY_SKIP_BROWSER=1 to skip")
-        }
-    }
 }
 
 /// Loads the demo site at `url`, checks what the page rendered, and returns
@@ -115,7 +61,7 @@ fn serve_demo(extra: &[&str]) -> ServerProcess {
 
 #[test]
 fn demo_site_renders_in_chromium() {
-    let Some(browser) = browser_or_skip() else {
+    let Some(browser) = chromium_or_skip() else {
         return;
     };
     let server = serve_demo(&[]);
@@ -148,7 +94,7 @@ fn demo_site_renders_in_chromium() {
 
 #[test]
 fn demo_site_renders_over_https_in_chromium() {
-    let Some(browser) = browser_or_skip() else {
+    let Some(browser) = chromium_or_skip() else {
         return;
     };
     let state = tempfile::tempdir().unwrap();

@@ -558,46 +558,15 @@ fn chat_slow_reader(model: &str) {
     assert_eq!(close.close_code(), Some(1008), "{close:?}");
 }
 
-/// Runs headless Chromium with the flags a closed network needs (as the demo
-/// site's browser test does) and returns the DOM it dumps.
-fn chromium_dom(url: &str) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new("/usr/bin/chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--virtual-time-budget=10000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(["--dump-dom", url])
-        .output()
-        .expect("run chromium");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// chat.html in a real browser: the page connects, sends, and renders its
 /// own message as the room echoes it, and a message from another member (a
 /// client of this test that answers the page) — checked in the DOM.
 #[test]
 fn chat_page_in_chromium() {
-    if !Path::new("/usr/bin/chromium").exists()
-        && std::env::var_os("OSPREY_SKIP_BROWSER").is_some_and(|v| v == "1")
-    {
-        eprintln!("SKIPPED (OSPREY_SKIP_BROWSER=1): no Chromium");
+    let Some(browser) = osprey_testkit::browser::chromium_or_skip() else {
         return;
-    }
+    };
+    let profile = tempfile::tempdir().unwrap();
     let server = start_chat("reactor", &[]);
     let mut peer = Client::connect(server.addr, "/ws?name=peer");
     let answering = std::thread::spawn(move || {
@@ -612,9 +581,11 @@ fn chat_page_in_chromium() {
     let mut last = String::new();
     let ok = (0..3).any(|i| {
         let name = format!("bot{i}");
-        last = chromium_dom(&server.url(&format!(
+        let url = server.url(&format!(
             "/chat.html?name={name}&say=hello%20from%20chromium"
-        )));
+        ));
+        last =
+            osprey_testkit::browser::run_chromium(browser, profile.path(), &["--dump-dom", &url]);
         last.contains(r#"data-state="echoed""#)
             && last.contains(&format!("<li>{name}: hello from chromium</li>"))
             && last.contains(&format!("<li>peer: hi {name}</li>"))

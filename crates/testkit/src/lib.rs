@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod browser;
 pub mod tls;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
